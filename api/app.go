@@ -1,0 +1,160 @@
+// Package api holds the HTTP plumbing shared by every resource: the Fiber
+// app and its middleware, the response envelope, errors and pagination.
+// It knows nothing of the domain; each domain package mounts its own routes.
+package api
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+)
+
+// Config configures the HTTP app.
+type Config struct {
+	// BodyLimit is the largest request body accepted, in bytes; larger bodies
+	// get 413. Default 16 MiB.
+	BodyLimit int
+	// ReadTimeout bounds reading one request; default 60s.
+	ReadTimeout time.Duration
+	// WriteTimeout bounds writing one response; default 60s.
+	WriteTimeout time.Duration
+	// IdleTimeout closes idle keep-alive connections; default 120s. It also
+	// bounds how long a graceful shutdown waits for idle clients.
+	IdleTimeout time.Duration
+	// Logger receives access and error logs; default slog.Default().
+	Logger *slog.Logger
+}
+
+// WithDefaults returns the config with zero fields set to their defaults.
+func (c Config) WithDefaults() Config {
+	if c.BodyLimit <= 0 {
+		c.BodyLimit = 16 << 20
+	}
+	if c.ReadTimeout <= 0 {
+		c.ReadTimeout = 60 * time.Second
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = 60 * time.Second
+	}
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = 120 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// New returns a Fiber app with request ids, panic recovery, access logs,
+// the body limit and the error envelope in place.
+func New(cfg Config) *fiber.App {
+	cfg = cfg.WithDefaults()
+	app := fiber.New(fiber.Config{
+		AppName:               "gridmetrics",
+		BodyLimit:             cfg.BodyLimit,
+		ReadTimeout:           cfg.ReadTimeout,
+		WriteTimeout:          cfg.WriteTimeout,
+		IdleTimeout:           cfg.IdleTimeout,
+		DisableStartupMessage: true,
+		ErrorHandler:          errorHandler(cfg.Logger),
+	})
+	app.Use(requestID, accessLog(cfg.Logger), recoverPanic(cfg.Logger))
+	return app
+}
+
+// recoverPanic turns a panic in a handler into a 500 and logs its stack.
+func recoverPanic(log *slog.Logger) fiber.Handler {
+	return func(c *fiber.Ctx) (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				log.Error("panic in handler", "request_id", RequestID(c), "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+				err = fmt.Errorf("panic: %v", r)
+			}
+		}()
+		return c.Next()
+	}
+}
+
+func accessLog(log *slog.Logger) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		start := time.Now()
+		err := c.Next()
+		status := c.Response().StatusCode()
+		if err != nil {
+			// The error handler runs after this middleware returns; log the
+			// status the error will be rendered with.
+			status = statusFor(err)
+		}
+		log.Info("request", "method", c.Method(), "path", c.Path(), "status", status,
+			"duration_ms", float64(time.Since(start).Microseconds())/1000, "request_id", RequestID(c))
+		return err
+	}
+}
+
+// statusFor is the HTTP status an error is rendered with.
+func statusFor(err error) int {
+	if e := AsError(err); e != nil {
+		return e.Status()
+	}
+	var fe *fiber.Error
+	if errors.As(err, &fe) {
+		return fe.Code
+	}
+	return http.StatusInternalServerError
+}
+
+// fiberCodes maps Fiber's own errors (unknown route, body too large, …) to
+// API codes.
+var fiberCodes = map[int]Code{
+	http.StatusNotFound:              CodeNotFound,
+	http.StatusMethodNotAllowed:      CodeMethodNotAllowed,
+	http.StatusRequestEntityTooLarge: CodeTooLarge,
+	http.StatusUnauthorized:          CodeUnauthorized,
+	http.StatusForbidden:             CodeForbidden,
+	http.StatusTooManyRequests:       CodeRateLimited,
+	http.StatusServiceUnavailable:    CodeUnavailable,
+}
+
+// errorHandler renders every error in the envelope of DESIGN §7. Internal
+// errors are logged with the request id; the caller sees a generic message.
+func errorHandler(log *slog.Logger) fiber.ErrorHandler {
+	return func(c *fiber.Ctx, err error) error {
+		if RequestID(c) == "" {
+			// Errors raised before the middleware ran (body too large).
+			setRequestID(c, "")
+		}
+		apiErr := AsError(err)
+		var fe *fiber.Error
+		switch {
+		case apiErr != nil:
+		case errors.As(err, &fe):
+			code, ok := fiberCodes[fe.Code]
+			switch {
+			case ok:
+			case fe.Code >= 500:
+				code = CodeInternal
+			default:
+				code = CodeValidation
+			}
+			apiErr = &Error{Code: code, Message: fe.Message, status: fe.Code}
+		default:
+			log.Error("internal error", "request_id", RequestID(c), "method", c.Method(), "path", c.Path(), "err", err)
+			apiErr = Errorf(CodeInternal, "internal error; quote request id %s when reporting it", RequestID(c))
+		}
+		if apiErr.RetryAfter > 0 {
+			c.Set(fiber.HeaderRetryAfter, strconv.Itoa(apiErr.RetryAfter))
+		}
+		return c.Status(apiErr.Status()).JSON(errorBody{Error: apiErr, Meta: metaOf(c)})
+	}
+}
+
+type errorBody struct {
+	Error *Error `json:"error"`
+	Meta  Meta   `json:"meta"`
+}

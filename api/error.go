@@ -1,0 +1,103 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+)
+
+// Code is a stable, machine-readable error code. Clients switch on it; the
+// HTTP status is derived from it in one place (statusOf).
+type Code string
+
+// The error codes of the API contract.
+const (
+	CodeValidation       Code = "VALIDATION_ERROR"
+	CodeNotFound         Code = "NOT_FOUND"
+	CodeConflict         Code = "CONFLICT"
+	CodeUnauthorized     Code = "UNAUTHORIZED"
+	CodeForbidden        Code = "FORBIDDEN"
+	CodeTooLarge         Code = "PAYLOAD_TOO_LARGE"
+	CodeMethodNotAllowed Code = "METHOD_NOT_ALLOWED"
+	CodeRateLimited      Code = "RATE_LIMITED"
+	CodeOverloaded       Code = "OVERLOADED"
+	CodeUnavailable      Code = "UNAVAILABLE"
+	CodeInternal         Code = "INTERNAL"
+)
+
+var statusOf = map[Code]int{
+	CodeValidation:       http.StatusBadRequest,
+	CodeNotFound:         http.StatusNotFound,
+	CodeConflict:         http.StatusConflict,
+	CodeUnauthorized:     http.StatusUnauthorized,
+	CodeForbidden:        http.StatusForbidden,
+	CodeTooLarge:         http.StatusRequestEntityTooLarge,
+	CodeMethodNotAllowed: http.StatusMethodNotAllowed,
+	CodeRateLimited:      http.StatusTooManyRequests,
+	CodeOverloaded:       http.StatusServiceUnavailable,
+	CodeUnavailable:      http.StatusServiceUnavailable,
+	CodeInternal:         http.StatusInternalServerError,
+}
+
+// Error is an error meant for the API caller: a stable code, a message that
+// is safe to show, and optional details (field errors, limits).
+type Error struct {
+	Code    Code   `json:"code"`
+	Message string `json:"message"`
+	Details any    `json:"details,omitempty"`
+
+	// RetryAfter, when positive, is sent as the Retry-After header (seconds).
+	RetryAfter int `json:"-"`
+
+	// status overrides the code's status for errors Fiber raised itself.
+	status int
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("%s: %s", e.Code, e.Message) }
+
+// Status is the HTTP status for the error's code.
+func (e *Error) Status() int {
+	if e.status != 0 {
+		return e.status
+	}
+	if s, ok := statusOf[e.Code]; ok {
+		return s
+	}
+	return http.StatusInternalServerError
+}
+
+// Errorf returns an *Error with a formatted message.
+func Errorf(code Code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Validation returns a VALIDATION_ERROR naming the offending field path,
+// e.g. Validation("timezone", "%q is not an IANA time zone", tz).
+func Validation(field, format string, args ...any) *Error {
+	msg := fmt.Sprintf(format, args...)
+	if field != "" {
+		msg = field + ": " + msg
+	}
+	return &Error{Code: CodeValidation, Message: msg, Details: map[string]string{"field": field}}
+}
+
+// NotFound returns a NOT_FOUND error for a kind of object and its id.
+func NotFound(kind, id string) *Error {
+	return Errorf(CodeNotFound, "%s %q not found", kind, id)
+}
+
+// ErrNotFound and ErrConflict are returned by stores; handlers turn them into
+// API errors with the object's name (see AsError).
+var (
+	ErrNotFound = errors.New("not found")
+	ErrConflict = errors.New("conflict")
+)
+
+// AsError returns err as an *Error when it is one, or nil.
+func AsError(err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return nil
+}
