@@ -1,5 +1,3 @@
-# syntax=docker/dockerfile:1
-#
 # Production image of gridmetrics: a static binary on distroless, running as
 # the non-root user 65532. `serve` applies the embedded migrations at start-up.
 #

@@ -1,0 +1,200 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gridmetrics/gridmetrics/api"
+	"github.com/gridmetrics/gridmetrics/auth"
+	"github.com/gridmetrics/gridmetrics/schema"
+)
+
+// DefaultDatabaseURL is the private cluster that scripts/pg.sh starts for
+// `make run`.
+const DefaultDatabaseURL = "postgres://gridmetrics@127.0.0.1:54329/gridmetrics?sslmode=disable"
+
+// Config is every setting of the service. Each one is read from an
+// environment variable GRIDMETRICS_<NAME> and can be overridden by the flag
+// --<name> (see bind); README.md lists them with their defaults.
+type Config struct {
+	DatabaseURL     string
+	DBMaxConns      int
+	Addr            string
+	LogLevel        string
+	LogFormat       string
+	BodyLimit       int
+	ShutdownTimeout time.Duration
+
+	RateLimit float64
+	RateBurst int
+	JWT       auth.JWTConfig
+
+	Timescale     string
+	ChunkInterval time.Duration
+	CompressAfter time.Duration
+	RawRetention  time.Duration
+}
+
+// binder registers flags whose defaults come from the environment and
+// remembers environment values that did not parse.
+type binder struct {
+	fs   *flag.FlagSet
+	errs []error
+}
+
+func envName(flagName string) string {
+	return "GRIDMETRICS_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+func (b *binder) env(name string) (string, bool) {
+	return os.LookupEnv(envName(name))
+}
+
+func (b *binder) str(p *string, name, def, usage string) {
+	if v, ok := b.env(name); ok {
+		def = v
+	}
+	b.fs.StringVar(p, name, def, usage+" ("+envName(name)+")")
+}
+
+func (b *binder) int(p *int, name string, def int, usage string) {
+	if v, ok := b.env(name); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			b.errs = append(b.errs, fmt.Errorf("%s=%q: not an integer", envName(name), v))
+		}
+		def = n
+	}
+	b.fs.IntVar(p, name, def, usage+" ("+envName(name)+")")
+}
+
+func (b *binder) float(p *float64, name string, def float64, usage string) {
+	if v, ok := b.env(name); ok {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			b.errs = append(b.errs, fmt.Errorf("%s=%q: not a number", envName(name), v))
+		}
+		def = f
+	}
+	b.fs.Float64Var(p, name, def, usage+" ("+envName(name)+")")
+}
+
+func (b *binder) duration(p *time.Duration, name string, def time.Duration, usage string) {
+	if v, ok := b.env(name); ok {
+		d, err := parseDuration(v)
+		if err != nil {
+			b.errs = append(b.errs, fmt.Errorf("%s=%q: %v", envName(name), v, err))
+		}
+		def = d
+	}
+	b.fs.Func(name, fmt.Sprintf("%s (%s; default %s)", usage, envName(name), formatDuration(def)), func(s string) error {
+		d, err := parseDuration(s)
+		*p = d
+		return err
+	})
+	*p = def
+}
+
+// parseDuration accepts Go durations plus whole days ("90d"), the natural
+// unit of retention settings.
+func parseDuration(s string) (time.Duration, error) {
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil {
+			return 0, fmt.Errorf("%q is not a duration such as 90d or 36h", s)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a duration such as 90d or 36h", s)
+	}
+	return d, nil
+}
+
+func formatDuration(d time.Duration) string {
+	if d > 0 && d%(24*time.Hour) == 0 {
+		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	}
+	return d.String()
+}
+
+// bindDatabase registers the settings every subcommand needs.
+func (c *Config) bindDatabase(b *binder) {
+	b.str(&c.DatabaseURL, "database-url", DefaultDatabaseURL, "PostgreSQL connection URL")
+	b.int(&c.DBMaxConns, "db-max-conns", 10, "largest number of database connections")
+	b.str(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
+	b.str(&c.LogFormat, "log-format", "text", "log format: text or json")
+	b.str(&c.Timescale, "timescaledb", "auto", "use TimescaleDB: auto (when installed), on (required) or off")
+	b.duration(&c.ChunkInterval, "chunk-interval", 24*time.Hour, "time span of one readings chunk on TimescaleDB")
+	b.duration(&c.CompressAfter, "compress-after", 7*24*time.Hour, "compress readings older than this on TimescaleDB; negative disables")
+	b.duration(&c.RawRetention, "raw-retention", 90*24*time.Hour, "drop raw readings older than this; negative keeps them forever")
+}
+
+// bindServer registers the settings of the HTTP server.
+func (c *Config) bindServer(b *binder) {
+	b.str(&c.Addr, "addr", "127.0.0.1:8080", "address to listen on")
+	b.int(&c.BodyLimit, "body-limit", 16<<20, "largest request body in bytes")
+	b.duration(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a graceful shutdown waits for requests in flight")
+	b.float(&c.RateLimit, "rate-limit", 100, "requests per second allowed per credential; 0 disables")
+	b.int(&c.RateBurst, "rate-burst", 200, "requests allowed at once above the rate")
+	b.str(&c.JWT.HS256Secret, "jwt-hs256-secret", "", "shared secret for HS256 bearer tokens (at least 32 bytes); empty disables")
+	b.str(&c.JWT.JWKS, "jwt-jwks", "", "JWKS file or URL with RS256/ES256 keys for bearer tokens; empty disables")
+	b.str(&c.JWT.Issuer, "jwt-issuer", "", "required iss claim of bearer tokens; empty accepts any")
+	b.str(&c.JWT.Audience, "jwt-audience", "", "required aud claim of bearer tokens; empty accepts any")
+	b.duration(&c.JWT.Leeway, "jwt-leeway", 30*time.Second, "clock skew allowed when checking exp and nbf")
+}
+
+func (c Config) validate() error {
+	var errs []error
+	if c.DBMaxConns < 1 {
+		errs = append(errs, errors.New("db-max-conns: must be at least 1"))
+	}
+	if _, err := parseLevel(c.LogLevel); err != nil {
+		errs = append(errs, err)
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		errs = append(errs, fmt.Errorf("log-format %q: want text or json", c.LogFormat))
+	}
+	if c.RateLimit < 0 {
+		errs = append(errs, errors.New("rate-limit: must not be negative"))
+	}
+	return errors.Join(errs...)
+}
+
+func (c Config) schemaOptions() schema.Options {
+	return schema.Options{
+		Timescale:     schema.TimescaleMode(c.Timescale),
+		ChunkInterval: c.ChunkInterval,
+		CompressAfter: c.CompressAfter,
+		RawRetention:  c.RawRetention,
+	}
+}
+
+func (c Config) apiConfig(log *slog.Logger) api.Config {
+	return api.Config{BodyLimit: c.BodyLimit, Logger: log}
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return l, fmt.Errorf("log-level %q: want debug, info, warn or error", s)
+	}
+	return l, nil
+}
+
+func (c Config) logger(w io.Writer) *slog.Logger {
+	level, _ := parseLevel(c.LogLevel)
+	opts := &slog.HandlerOptions{Level: level}
+	if c.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

@@ -1,0 +1,137 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/gridmetrics/gridmetrics/api"
+	"github.com/gridmetrics/gridmetrics/auth"
+	"github.com/gridmetrics/gridmetrics/schema"
+	"github.com/gridmetrics/gridmetrics/sources"
+)
+
+// Main is the running service: its pool, HTTP app and listener. Run starts
+// it, Close stops it gracefully; tests drive it the same way as main does.
+type Main struct {
+	Config Config
+	Log    *slog.Logger
+
+	pool     *pgxpool.Pool
+	app      *fiber.App
+	ln       net.Listener
+	done     chan struct{} // closed when the server stops serving
+	serveErr error
+	stopBg   context.CancelFunc
+	backend  schema.Backend
+}
+
+// Run connects, migrates, and starts serving in the background. It returns
+// once the listener is open, so Addr is known.
+func (m *Main) Run(ctx context.Context) (err error) {
+	bg, stop := context.WithCancel(context.Background())
+	m.stopBg = stop
+	defer func() {
+		if err != nil {
+			m.Close()
+		}
+	}()
+	if m.pool, err = openPool(ctx, m.Config); err != nil {
+		return err
+	}
+	res, err := schema.Migrate(ctx, m.pool, m.Config.schemaOptions())
+	if err != nil {
+		return err
+	}
+	m.backend = res.Backend
+	m.Log.Info("database ready", "backend", res.Backend, "schema_version", res.Version)
+
+	authStore := auth.NewStore(m.pool)
+	authn, err := auth.NewAuthenticator(bg, authStore, auth.Config{
+		JWT: m.Config.JWT, RateLimit: m.Config.RateLimit, RateBurst: m.Config.RateBurst,
+	})
+	if err != nil {
+		return err
+	}
+
+	m.app = api.New(m.Config.apiConfig(m.Log))
+	api.MountHealth(m.app, m.ready)
+	v1 := m.app.Group("/v1", authn.Middleware())
+	sources.Mount(v1, sources.NewStore(m.pool))
+
+	if m.ln, err = net.Listen("tcp", m.Config.Addr); err != nil {
+		return fmt.Errorf("listen on %s: %w", m.Config.Addr, err)
+	}
+	m.done = make(chan struct{})
+	go func() {
+		m.serveErr = m.app.Listener(m.ln)
+		close(m.done)
+	}()
+	m.Log.Info("serving", "addr", m.Addr())
+	return nil
+}
+
+// Addr is the address the server listens on.
+func (m *Main) Addr() string { return m.ln.Addr().String() }
+
+// Done is closed when the server stops serving, by Close or by a failure.
+func (m *Main) Done() <-chan struct{} { return m.done }
+
+// Close stops accepting connections, waits up to the shutdown timeout for
+// requests in flight, then closes the database pool.
+func (m *Main) Close() error {
+	var err error
+	if m.app != nil && m.ln != nil {
+		m.Log.Info("shutting down", "timeout", m.Config.ShutdownTimeout)
+		err = m.app.ShutdownWithTimeout(m.Config.ShutdownTimeout)
+		<-m.done
+		if m.serveErr != nil && !errors.Is(m.serveErr, net.ErrClosed) {
+			err = errors.Join(err, m.serveErr)
+		}
+	}
+	if m.stopBg != nil {
+		m.stopBg()
+	}
+	if m.pool != nil {
+		m.pool.Close()
+	}
+	return err
+}
+
+// ready reports the backend and schema version; it fails when the database
+// is unreachable or the schema is behind.
+func (m *Main) ready(ctx context.Context) (map[string]any, error) {
+	facts := map[string]any{"backend": m.backend}
+	st, err := schema.ReadStatus(ctx, m.pool)
+	if err != nil {
+		return facts, err
+	}
+	facts["backend"] = st.Backend
+	facts["schema_version"] = st.Version
+	return facts, nil
+}
+
+func openPool(ctx context.Context, cfg Config) (*pgxpool.Pool, error) {
+	pc, err := pgxpool.ParseConfig(cfg.DatabaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("database-url: %w", err)
+	}
+	pc.MaxConns = int32(cfg.DBMaxConns)
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("connect to database %s:%d: %w", pc.ConnConfig.Host, pc.ConnConfig.Port, err)
+	}
+	return pool, nil
+}

@@ -1,0 +1,281 @@
+package sources
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/gridmetrics/gridmetrics/api"
+	"github.com/gridmetrics/gridmetrics/auth"
+)
+
+// Store keeps sources and reads the metric catalogue. Every method is
+// scoped to a tenant: another tenant's source is not found.
+type Store struct {
+	db *pgxpool.Pool
+}
+
+// NewStore returns a store on db.
+func NewStore(db *pgxpool.Pool) *Store { return &Store{db: db} }
+
+// Filter selects sources in List. Empty fields match everything.
+type Filter struct {
+	Kind       Kind
+	SiteID     string
+	ExternalID string
+	// Sort is a column, optionally prefixed by "-" for descending:
+	// created_at (default), updated_at, external_id, name, kind.
+	Sort string
+}
+
+// sortColumns maps the sort names callers may use to SQL.
+var sortColumns = map[string]string{
+	"created_at":  "s.created_at",
+	"updated_at":  "s.updated_at",
+	"external_id": "s.external_id",
+	"name":        "s.name",
+	"kind":        "s.kind",
+}
+
+const selectSource = `SELECT s.id, s.public_id, s.tenant_id, s.external_id, s.kind, s.name, s.site_id,
+	s.timezone, s.parent_id, p.public_id, s.metadata, s.created_at, s.updated_at
+	FROM sources s LEFT JOIN sources p ON p.id = s.parent_id`
+
+func scanSource(row pgx.Row) (Source, error) {
+	var s Source
+	err := row.Scan(&s.ID, &s.PublicID, &s.TenantID, &s.ExternalID, &s.Kind, &s.Name, &s.SiteID,
+		&s.Timezone, &s.ParentID, &s.Parent, &s.Metadata, &s.CreatedAt, &s.UpdatedAt)
+	return s, err
+}
+
+// Create registers a source.
+func (st *Store) Create(ctx context.Context, tenantID int64, n NewSource) (Source, error) {
+	if err := n.validate(); err != nil {
+		return Source{}, err
+	}
+	var parentID *int64
+	if n.Parent != nil {
+		id, err := st.resolveParent(ctx, st.db, tenantID, *n.Parent)
+		if err != nil {
+			return Source{}, err
+		}
+		parentID = &id
+	}
+	var id int64
+	err := st.db.QueryRow(ctx, `INSERT INTO sources (public_id, tenant_id, external_id, kind, name, site_id, timezone, parent_id, metadata)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
+		auth.NewPublicID("src"), tenantID, n.ExternalID, n.Kind, n.Name, n.SiteID, n.Timezone, parentID, n.Metadata).Scan(&id)
+	if err != nil {
+		return Source{}, interpretError(err, n.ExternalID)
+	}
+	return st.byID(ctx, st.db, tenantID, id)
+}
+
+// Get returns a tenant's source by public id.
+func (st *Store) Get(ctx context.Context, tenantID int64, publicID string) (Source, error) {
+	s, err := scanSource(st.db.QueryRow(ctx, selectSource+` WHERE s.tenant_id = $1 AND s.public_id = $2`, tenantID, publicID))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Source{}, api.NotFound("source", publicID)
+	}
+	return s, err
+}
+
+func (st *Store) byID(ctx context.Context, q querier, tenantID, id int64) (Source, error) {
+	s, err := scanSource(q.QueryRow(ctx, selectSource+` WHERE s.tenant_id = $1 AND s.id = $2`, tenantID, id))
+	if err != nil {
+		return Source{}, fmt.Errorf("read source %d: %w", id, err)
+	}
+	return s, nil
+}
+
+// List returns a page of a tenant's sources and the number matching.
+func (st *Store) List(ctx context.Context, tenantID int64, f Filter, page api.PageRequest) ([]Source, int64, error) {
+	where := []string{"s.tenant_id = $1"}
+	args := []any{tenantID}
+	add := func(cond string, v any) {
+		args = append(args, v)
+		where = append(where, fmt.Sprintf(cond, len(args)))
+	}
+	if f.Kind != "" {
+		add("s.kind = $%d", f.Kind)
+	}
+	if f.SiteID != "" {
+		add("s.site_id = $%d", f.SiteID)
+	}
+	if f.ExternalID != "" {
+		add("s.external_id = $%d", f.ExternalID)
+	}
+	order, err := orderBy(f.Sort)
+	if err != nil {
+		return nil, 0, err
+	}
+	cond := strings.Join(where, " AND ")
+
+	var total int64
+	if err := st.db.QueryRow(ctx, `SELECT count(*) FROM sources s WHERE `+cond, args...).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("count sources: %w", err)
+	}
+	args = append(args, page.Limit, page.Offset())
+	rows, err := st.db.Query(ctx, fmt.Sprintf(`%s WHERE %s ORDER BY %s LIMIT $%d OFFSET $%d`,
+		selectSource, cond, order, len(args)-1, len(args)), args...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("list sources: %w", err)
+	}
+	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Source, error) { return scanSource(r) })
+	if err != nil {
+		return nil, 0, fmt.Errorf("list sources: %w", err)
+	}
+	return list, total, nil
+}
+
+// orderBy turns a sort parameter into an ORDER BY clause with the id as a
+// tie-breaker, so pages never overlap.
+func orderBy(sort string) (string, error) {
+	if sort == "" {
+		sort = "created_at"
+	}
+	name, desc := strings.CutPrefix(sort, "-")
+	col, ok := sortColumns[name]
+	if !ok {
+		return "", api.Validation("sort", "%q is not sortable (use created_at, updated_at, external_id, name or kind, with - for descending)", sort)
+	}
+	dir := "ASC"
+	if desc {
+		dir = "DESC"
+	}
+	return fmt.Sprintf("%s %s, s.id %s", col, dir, dir), nil
+}
+
+// Update applies a patch to a tenant's source.
+func (st *Store) Update(ctx context.Context, tenantID int64, publicID string, p Patch) (Source, error) {
+	if err := p.validate(); err != nil {
+		return Source{}, err
+	}
+	var out Source
+	err := pgx.BeginFunc(ctx, st.db, func(tx pgx.Tx) error {
+		cur, err := scanSource(tx.QueryRow(ctx, selectSource+` WHERE s.tenant_id = $1 AND s.public_id = $2 FOR UPDATE OF s`, tenantID, publicID))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return api.NotFound("source", publicID)
+		}
+		if err != nil {
+			return err
+		}
+		if p.ExternalID != nil {
+			cur.ExternalID = *p.ExternalID
+		}
+		if p.Kind != nil {
+			cur.Kind = *p.Kind
+		}
+		if p.Name != nil {
+			cur.Name = *p.Name
+		}
+		if p.SiteID.Set {
+			cur.SiteID = p.SiteID.Value
+		}
+		if p.Timezone != nil {
+			cur.Timezone = *p.Timezone
+		}
+		if len(p.Metadata) > 0 {
+			cur.Metadata = p.Metadata
+		}
+		if p.Parent.Set {
+			cur.ParentID = nil
+			if p.Parent.Value != nil {
+				id, err := st.resolveParent(ctx, tx, tenantID, *p.Parent.Value)
+				if err != nil {
+					return err
+				}
+				if err := checkNoCycle(ctx, tx, cur.ID, id); err != nil {
+					return err
+				}
+				cur.ParentID = &id
+			}
+		}
+		_, err = tx.Exec(ctx, `UPDATE sources SET external_id = $2, kind = $3, name = $4, site_id = $5,
+			timezone = $6, parent_id = $7, metadata = $8, updated_at = now() WHERE id = $1`,
+			cur.ID, cur.ExternalID, cur.Kind, cur.Name, cur.SiteID, cur.Timezone, cur.ParentID, cur.Metadata)
+		if err != nil {
+			return interpretError(err, cur.ExternalID)
+		}
+		out, err = st.byID(ctx, tx, tenantID, cur.ID)
+		return err
+	})
+	return out, err
+}
+
+// Delete removes a tenant's source with its readings. Its children stay,
+// without a parent.
+func (st *Store) Delete(ctx context.Context, tenantID int64, publicID string) error {
+	return pgx.BeginFunc(ctx, st.db, func(tx pgx.Tx) error {
+		var id int64
+		err := tx.QueryRow(ctx, `DELETE FROM sources WHERE tenant_id = $1 AND public_id = $2 RETURNING id`, tenantID, publicID).Scan(&id)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return api.NotFound("source", publicID)
+		}
+		if err != nil {
+			return fmt.Errorf("delete source: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM readings WHERE source_id = $1`, id); err != nil {
+			return fmt.Errorf("delete readings: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM latest_readings WHERE source_id = $1`, id); err != nil {
+			return fmt.Errorf("delete latest readings: %w", err)
+		}
+		return nil
+	})
+}
+
+// Metrics lists the metric catalogue.
+func (st *Store) Metrics(ctx context.Context) ([]Metric, error) {
+	rows, err := st.db.Query(ctx, `SELECT id, name, unit, kind, description FROM metrics ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("list metrics: %w", err)
+	}
+	return pgx.CollectRows(rows, pgx.RowToStructByPos[Metric])
+}
+
+type querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// resolveParent finds the parent named by public id or external id.
+func (st *Store) resolveParent(ctx context.Context, q querier, tenantID int64, ref string) (int64, error) {
+	var id int64
+	err := q.QueryRow(ctx, `SELECT id FROM sources WHERE tenant_id = $1 AND (public_id = $2 OR external_id = $2)
+		ORDER BY (public_id = $2) DESC LIMIT 1`, tenantID, ref).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, api.Validation("parent", "no source %q", ref)
+	}
+	return id, err
+}
+
+// checkNoCycle refuses a parent that is the source itself or one of its
+// descendants.
+func checkNoCycle(ctx context.Context, q querier, id, parentID int64) error {
+	var cycle bool
+	err := q.QueryRow(ctx, `WITH RECURSIVE up(id) AS (
+			SELECT $2::bigint
+			UNION SELECT s.parent_id FROM sources s JOIN up ON s.id = up.id WHERE s.parent_id IS NOT NULL)
+		SELECT EXISTS (SELECT 1 FROM up WHERE id = $1)`, id, parentID).Scan(&cycle)
+	if err != nil {
+		return fmt.Errorf("check parent: %w", err)
+	}
+	if cycle {
+		return api.Validation("parent", "would make the source its own ancestor")
+	}
+	return nil
+}
+
+// interpretError turns a unique violation into a CONFLICT.
+func interpretError(err error, externalID string) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
+		return api.Errorf(api.CodeConflict, "a source with external_id %q already exists", externalID)
+	}
+	return err
+}
