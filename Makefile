@@ -1,0 +1,50 @@
+# Gridmetrics — run `make help` for the targets.
+SHELL := /bin/bash
+GO ?= go
+BIN := bin/gridmetrics
+ADDR ?= 127.0.0.1:8080
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## list the targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "} {printf "  %-16s %s\n", $$1, $$2}'
+
+.PHONY: build
+build: ## build bin/gridmetrics
+	$(GO) build -o $(BIN) ./cmd/gridmetrics
+
+.PHONY: db
+db: ## start (or reuse) the private PostgreSQL cluster in .data/pg
+	@scripts/pg.sh dev
+
+.PHONY: run
+run: build ## start the database, prepare the demo tenant and key, serve on 127.0.0.1:8080
+	@url=$$(scripts/pg.sh dev) && \
+	GRIDMETRICS_DATABASE_URL=$$url $(BIN) demo --env-file .data/demo.env --url http://$(ADDR) && \
+	exec env GRIDMETRICS_DATABASE_URL=$$url GRIDMETRICS_ADDR=$(ADDR) $(BIN) serve
+
+.PHONY: test
+test: test-postgres test-timescale ## the whole suite: on PostgreSQL, then the stores on TimescaleDB
+
+.PHONY: test-postgres
+test-postgres: ## every package against the private PostgreSQL test cluster
+	@url=$$(scripts/pg.sh test) && \
+	GRIDMETRICS_TEST_DATABASE_URL=$$url $(GO) test -count=1 -race ./...
+
+.PHONY: test-timescale
+test-timescale: ## schema and store tests against TimescaleDB (WASM build, Node harness)
+	@scripts/test-timescale.sh
+
+.PHONY: lint
+lint: ## gofmt and go vet
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(GO) vet ./...
+
+.PHONY: db-stop
+db-stop: ## stop the private clusters
+	@scripts/pg.sh stop dev; scripts/pg.sh stop test
+
+.PHONY: clean
+clean: db-stop ## stop the clusters and remove .data and bin
+	rm -rf .data bin
