@@ -126,8 +126,9 @@ var fiberCodes = map[int]Code{
 func errorHandler(log *slog.Logger) fiber.ErrorHandler {
 	return func(c *fiber.Ctx, err error) error {
 		if RequestID(c) == "" {
-			// Errors raised before the middleware ran (body too large).
-			setRequestID(c, "")
+			// Errors raised before the middleware ran (body too large): honour
+			// the caller's id as the middleware would have.
+			setRequestID(c, c.Get(HeaderRequestID))
 		}
 		apiErr := AsError(err)
 		var fe *fiber.Error

