@@ -300,7 +300,7 @@ func TestErrorHelpers(t *testing.T) {
 		{
 			name: "Errorf",
 			err:  api.Errorf(api.CodeConflict, "source %s is %s", "src_1", "archived"),
-			want: `{"code":"CONFLICT","message":"source src_1 is archived"}`,
+			want: `{"code":"CONFLICT","message":"source src_1 is archived","details":{}}`,
 		},
 		{
 			name: "Validation with field",
@@ -315,7 +315,7 @@ func TestErrorHelpers(t *testing.T) {
 		{
 			name: "NotFound",
 			err:  api.NotFound("source", "src_9"),
-			want: `{"code":"NOT_FOUND","message":"source \"src_9\" not found"}`,
+			want: `{"code":"NOT_FOUND","message":"source \"src_9\" not found","details":{}}`,
 		},
 	}
 	for _, tt := range tests {
@@ -392,7 +392,7 @@ func TestErrorHandler(t *testing.T) {
 			if !strings.Contains(msg, r.requestID()) {
 				t.Errorf("message %q does not quote the request id %q", msg, r.requestID())
 			}
-			if _, ok := r.apiError()["details"]; ok {
+			if d, _ := r.apiError()["details"].(map[string]any); d == nil || len(d) != 0 {
 				t.Errorf("internal error has details: %s", r.raw)
 			}
 			// The operator, unlike the caller, sees what went wrong.
@@ -984,7 +984,7 @@ func TestMountHealth(t *testing.T) {
 		{
 			name: "not ready",
 			ready: func(context.Context) (map[string]any, error) {
-				return map[string]any{"backend": "postgres"}, errors.New("database unreachable")
+				return map[string]any{"backend": "postgres"}, api.NotReady("database unreachable")
 			},
 			path:        "/readyz",
 			wantStatus:  http.StatusServiceUnavailable,
@@ -993,13 +993,26 @@ func TestMountHealth(t *testing.T) {
 			wantMessage: "database unreachable",
 		},
 		{
-			name:        "not ready without facts",
-			ready:       func(context.Context) (map[string]any, error) { return nil, errors.New("migrating") },
+			name: "not ready without facts",
+			ready: func(context.Context) (map[string]any, error) {
+				return nil, fmt.Errorf("wrapped: %w", api.NotReady("migrating"))
+			},
 			path:        "/readyz",
 			wantStatus:  http.StatusServiceUnavailable,
 			wantCode:    api.CodeUnavailable,
 			want:        `{"status":"unavailable"}`,
 			wantMessage: "migrating",
+		},
+		{
+			name: "driver errors are not shown",
+			ready: func(context.Context) (map[string]any, error) {
+				return nil, errors.New("dial tcp 10.0.0.7:5432: password authentication failed for user ops")
+			},
+			path:        "/readyz",
+			wantStatus:  http.StatusServiceUnavailable,
+			wantCode:    api.CodeUnavailable,
+			want:        `{"status":"unavailable"}`,
+			wantMessage: "see the service log",
 		},
 		{
 			name: "readiness has a deadline",

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -44,13 +45,26 @@ var statusOf = map[Code]int{
 type Error struct {
 	Code    Code   `json:"code"`
 	Message string `json:"message"`
-	Details any    `json:"details,omitempty"`
+	// Details is always rendered: an object, empty when there is nothing
+	// to add, so clients need not check for its absence.
+	Details any `json:"details"`
 
 	// RetryAfter, when positive, is sent as the Retry-After header (seconds).
 	RetryAfter int `json:"-"`
 
 	// status overrides the code's status for errors Fiber raised itself.
 	status int
+}
+
+// MarshalJSON renders the error with details as an empty object when there
+// are none.
+func (e *Error) MarshalJSON() ([]byte, error) {
+	type plain Error // without this method
+	p := plain(*e)
+	if p.Details == nil {
+		p.Details = struct{}{}
+	}
+	return json.Marshal(p)
 }
 
 func (e *Error) Error() string { return fmt.Sprintf("%s: %s", e.Code, e.Message) }

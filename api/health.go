@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -25,10 +26,28 @@ func MountHealth(r fiber.Router, ready ReadinessFunc) {
 			facts = map[string]any{}
 		}
 		if err != nil {
+			// The route needs no credentials: say what is wrong, not the
+			// driver's text, which may name hosts and users.
 			facts["status"] = "unavailable"
-			return &Error{Code: CodeUnavailable, Message: "not ready: " + err.Error(), Details: facts}
+			return &Error{Code: CodeUnavailable, Message: "not ready: " + Reason(err), Details: facts}
 		}
 		facts["status"] = "ready"
 		return OK(c, facts)
 	})
+}
+
+// NotReady is an error whose text is safe to show on /readyz; any other
+// readiness error is shown as a generic message.
+type NotReady string
+
+func (n NotReady) Error() string { return string(n) }
+
+// Reason returns the text of a NotReady error in err's chain, or a generic
+// message.
+func Reason(err error) string {
+	var n NotReady
+	if errors.As(err, &n) {
+		return string(n)
+	}
+	return "a dependency is unreachable; see the service log"
 }

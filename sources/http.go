@@ -65,6 +65,9 @@ func (h handlers) update(c *fiber.Ctx) error {
 	if err := api.DecodeJSON(c, &p); err != nil {
 		return err
 	}
+	if err := rejectNulls(c.Body()); err != nil {
+		return err
+	}
 	s, err := h.st.Update(c.UserContext(), auth.PrincipalOf(c).TenantID, c.Params("id"), p)
 	if err != nil {
 		return err

@@ -133,6 +133,21 @@ func (p *Patch) validate() error {
 	return firstError(errs...)
 }
 
+// rejectNulls refuses null for the fields of a patch that cannot be
+// cleared: a *T field cannot tell null from absent by itself.
+func rejectNulls(body []byte) error {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(body, &fields); err != nil {
+		return nil // DecodeJSON reports malformed bodies
+	}
+	for _, name := range []string{"external_id", "kind", "name", "timezone", "metadata"} {
+		if v, ok := fields[name]; ok && string(bytes.TrimSpace(v)) == "null" {
+			return api.Validation(name, "cannot be null")
+		}
+	}
+	return nil
+}
+
 func firstError(errs ...error) error {
 	for _, err := range errs {
 		if err != nil {

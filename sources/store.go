@@ -158,6 +158,17 @@ func (st *Store) Update(ctx context.Context, tenantID int64, publicID string, p 
 	}
 	var out Source
 	err := pgx.BeginFunc(ctx, st.db, func(tx pgx.Tx) error {
+		if p.Parent.Set && p.Parent.Value != nil {
+			// Parent changes of a tenant take turns: two changes that are
+			// each fine alone (x→y and u→v with y→u and v→x in place) could
+			// otherwise both pass checkNoCycle and close a loop together.
+			// Taken before the source's row lock, so they queue instead of
+			// deadlocking on each other's rows. NO KEY UPDATE does not block
+			// the foreign-key checks of inserts.
+			if _, err := tx.Exec(ctx, `SELECT 1 FROM tenants WHERE id = $1 FOR NO KEY UPDATE`, tenantID); err != nil {
+				return fmt.Errorf("lock tenant %d: %w", tenantID, err)
+			}
+		}
 		cur, err := scanSource(tx.QueryRow(ctx, selectSource+` WHERE s.tenant_id = $1 AND s.public_id = $2 FOR UPDATE OF s`, tenantID, publicID))
 		if errors.Is(err, pgx.ErrNoRows) {
 			return api.NotFound("source", publicID)
@@ -274,8 +285,12 @@ func checkNoCycle(ctx context.Context, q querier, id, parentID int64) error {
 // interpretError turns a unique violation into a CONFLICT.
 func interpretError(err error, externalID string) error {
 	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
+	switch {
+	case errors.As(err, &pgErr) && pgErr.Code == "23505":
 		return api.Errorf(api.CodeConflict, "a source with external_id %q already exists", externalID)
+	case errors.As(err, &pgErr) && pgErr.Code == "23503":
+		// The parent was deleted between resolving it and writing.
+		return api.Validation("parent", "the parent source no longer exists")
 	}
 	return err
 }

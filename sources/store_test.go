@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -714,5 +715,89 @@ func TestStoreMetrics(t *testing.T) {
 	}
 	if !slices.IsSortedFunc(list, func(a, b sources.Metric) int { return cmp.Compare(a.ID, b.ID) }) {
 		t.Error("catalogue is not in id order")
+	}
+}
+
+// TestStoreUpdateConcurrentParents sets parents concurrently such that
+// each change alone is fine but together they close a loop. One must win
+// and the other must be refused; the tree must never get a cycle.
+func TestStoreUpdateConcurrentParents(t *testing.T) {
+	if dbtest.SchemaIsolation() {
+		t.Skip("needs two connections at once")
+	}
+	t.Parallel()
+	f := newFixture(t)
+	ten := f.tenant(t, "acme")
+	setParent := func(id, parent string) error {
+		_, err := f.st.Update(f.ctx, ten.ID, id, sources.Patch{Parent: sources.Nullable[string]{Set: true, Value: &parent}})
+		return err
+	}
+	const rounds = 20
+	for round := range rounds {
+		// Existing edges y→u and v→x; the racing updates add x→y and u→v,
+		// which would close x→y→u→v→x. The two-node case adds a→b and b→a.
+		x := f.source(t, ten.ID, sourceOpts{})
+		v := f.source(t, ten.ID, sourceOpts{Parent: x.PublicID})
+		u := f.source(t, ten.ID, sourceOpts{})
+		y := f.source(t, ten.ID, sourceOpts{Parent: u.PublicID})
+		a := f.source(t, ten.ID, sourceOpts{})
+		b := f.source(t, ten.ID, sourceOpts{})
+		for _, pair := range [][2][2]string{
+			{{x.PublicID, y.PublicID}, {u.PublicID, v.PublicID}},
+			{{a.PublicID, b.PublicID}, {b.PublicID, a.PublicID}},
+		} {
+			var wg sync.WaitGroup
+			start := make(chan struct{})
+			errs := make([]error, 2)
+			for i, edge := range pair {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					<-start
+					errs[i] = setParent(edge[0], edge[1])
+				}()
+			}
+			close(start)
+			wg.Wait()
+			ok := 0
+			for _, err := range errs {
+				if err == nil {
+					ok++
+					continue
+				}
+				if e := api.AsError(err); e == nil || e.Code != api.CodeValidation {
+					t.Errorf("round %d: err = %v, want success or a VALIDATION_ERROR", round, err)
+				}
+			}
+			if ok != 1 {
+				t.Errorf("round %d: %d of the two racing updates succeeded (%v), want exactly 1", round, ok, errs)
+			}
+		}
+		for _, s := range []sources.Source{x, a} {
+			if hasCycle(t, f, ten.ID, s.PublicID) {
+				t.Fatalf("round %d: the parents of %s form a cycle", round, s.ExternalID)
+			}
+		}
+	}
+}
+
+// hasCycle walks up from id and reports whether it comes back to a source
+// it has seen.
+func hasCycle(t *testing.T, f fixture, tenantID int64, id string) bool {
+	t.Helper()
+	seen := map[string]bool{}
+	for {
+		if seen[id] {
+			return true
+		}
+		seen[id] = true
+		s, err := f.st.Get(f.ctx, tenantID, id)
+		if err != nil {
+			t.Fatalf("get %s: %v", id, err)
+		}
+		if s.Parent == nil {
+			return false
+		}
+		id = *s.Parent
 	}
 }

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/gridmetrics/gridmetrics/schema/dbtest"
 )
 
@@ -189,6 +191,21 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("apikey list:\n%s", keys)
 	}
 	expect(t, "no credentials", client{t: t, base: base}.do("GET", "/v1/metrics", ""), 401, "UNAUTHORIZED")
+
+	// A schema behind the binary makes the service unready.
+	pool, err := pgxpool.New(context.Background(), dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	if _, err := pool.Exec(context.Background(), "UPDATE gridmetrics_schema_version SET version = 0"); err != nil {
+		t.Fatal(err)
+	}
+	unready := client{t: t, base: base}.do("GET", "/readyz", "")
+	expect(t, "readyz behind", unready, 503, "UNAVAILABLE")
+	if msg := unready.Body["error"].(map[string]any)["message"].(string); !strings.Contains(msg, "gridmetrics migrate") {
+		t.Fatalf("readyz message %q does not say what to do", msg)
+	}
 }
 
 // TestGracefulShutdown checks that Close waits for a request in flight and

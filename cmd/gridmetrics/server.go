@@ -109,8 +109,13 @@ func (m *Main) Close() error {
 func (m *Main) ready(ctx context.Context) (map[string]any, error) {
 	facts := map[string]any{"backend": m.backend}
 	st, err := schema.ReadStatus(ctx, m.pool)
-	if err != nil {
-		return facts, err
+	switch {
+	case errors.Is(err, schema.ErrNotMigrated):
+		facts["schema_version"], facts["schema_latest"] = st.Version, st.Latest
+		return facts, api.NotReady(fmt.Sprintf("schema is at version %d, this binary needs %d; run gridmetrics migrate", st.Version, st.Latest))
+	case err != nil:
+		m.Log.Warn("readiness check failed", "err", err)
+		return facts, api.NotReady("database unreachable")
 	}
 	facts["backend"] = st.Backend
 	facts["schema_version"] = st.Version
