@@ -99,7 +99,11 @@ fi
 
 if ! as_owner "$bindir/pg_ctl" -D "$data" status >/dev/null 2>&1; then
   log "starting cluster on 127.0.0.1:$port"
-  as_owner "$bindir/pg_ctl" -D "$data" -l "$dir/server.log" -o "-p $port" -w -t 60 start >/dev/null 9>&-
+  if ! as_owner "$bindir/pg_ctl" -D "$data" -l "$dir/server.log" -o "-p $port" -w -t 60 start >/dev/null 9>&-; then
+    tail -n 5 "$dir/server.log" >&2 || true
+    log "could not start the cluster; if port $port is taken by another cluster, stop it or choose another port (GRIDMETRICS_PG_PORT, GRIDMETRICS_TEST_PG_PORT)"
+    exit 1
+  fi
 fi
 
 psql() { "$bindir/psql" -X -q -h 127.0.0.1 -p "$port" -U gridmetrics "$@"; }
