@@ -17,7 +17,29 @@ import (
 // Store keeps sources and reads the metric catalogue. Every method is
 // scoped to a tenant: another tenant's source is not found.
 type Store struct {
-	db *pgxpool.Pool
+	db       *pgxpool.Pool
+	onChange func(sourceID int64)
+}
+
+// ChangesChannel is the PostgreSQL notification channel on which a source's
+// id is sent when it is renamed or deleted, so every replica's resolver
+// cache forgets it.
+const ChangesChannel = "gridmetrics_sources"
+
+// OnChange registers a function called (after commit) with the id of every
+// source this store renames or deletes: the in-process twin of
+// ChangesChannel, so a resolver in the same process never lags behind.
+func (st *Store) OnChange(f func(sourceID int64)) { st.onChange = f }
+
+func (st *Store) changed(id int64) {
+	if st.onChange != nil {
+		st.onChange(id)
+	}
+}
+
+func notifyChange(ctx context.Context, tx pgx.Tx, id int64) error {
+	_, err := tx.Exec(ctx, "SELECT pg_notify($1, $2::bigint::text)", ChangesChannel, id)
+	return err
 }
 
 // NewStore returns a store on db.
@@ -213,17 +235,23 @@ func (st *Store) Update(ctx context.Context, tenantID int64, publicID string, p 
 		if err != nil {
 			return interpretError(err, cur.ExternalID)
 		}
+		if err := notifyChange(ctx, tx, cur.ID); err != nil {
+			return err
+		}
 		out, err = st.byID(ctx, tx, tenantID, cur.ID)
 		return err
 	})
+	if err == nil {
+		st.changed(out.ID)
+	}
 	return out, err
 }
 
 // Delete removes a tenant's source with its readings. Its children stay,
 // without a parent.
 func (st *Store) Delete(ctx context.Context, tenantID int64, publicID string) error {
-	return pgx.BeginFunc(ctx, st.db, func(tx pgx.Tx) error {
-		var id int64
+	var id int64
+	err := pgx.BeginFunc(ctx, st.db, func(tx pgx.Tx) error {
 		err := tx.QueryRow(ctx, `DELETE FROM sources WHERE tenant_id = $1 AND public_id = $2 RETURNING id`, tenantID, publicID).Scan(&id)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return api.NotFound("source", publicID)
@@ -237,8 +265,15 @@ func (st *Store) Delete(ctx context.Context, tenantID int64, publicID string) er
 		if _, err := tx.Exec(ctx, `DELETE FROM latest_readings WHERE source_id = $1`, id); err != nil {
 			return fmt.Errorf("delete latest readings: %w", err)
 		}
-		return nil
+		if _, err := tx.Exec(ctx, `DELETE FROM rollup_invalidations WHERE source_id = $1`, id); err != nil {
+			return fmt.Errorf("delete rollup invalidations: %w", err)
+		}
+		return notifyChange(ctx, tx, id)
 	})
+	if err == nil {
+		st.changed(id)
+	}
+	return err
 }
 
 // Metrics lists the metric catalogue.

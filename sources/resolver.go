@@ -1,0 +1,271 @@
+package sources
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/gridmetrics/gridmetrics/auth"
+)
+
+// Resolver turns the names ingest clients use for sources (external ids or
+// public ids) into internal ids, through an in-memory cache. Renames and
+// deletes reach it in-process through Store.OnChange and from other replicas
+// through ChangesChannel; entries also expire after a while, a backstop for
+// a notification missed while reconnecting.
+type Resolver struct {
+	st  *Store
+	ttl time.Duration
+
+	mu      sync.RWMutex
+	ids     map[refKey]cachedID
+	refsOf  map[int64][]refKey
+	autoReg map[int64]cachedFlag
+}
+
+type refKey struct {
+	tenantID int64
+	ref      string
+}
+
+type cachedID struct {
+	id      int64
+	expires time.Time
+}
+
+type cachedFlag struct {
+	on      bool
+	expires time.Time
+}
+
+// maxCached bounds the cache; past it, it starts afresh.
+const maxCached = 1 << 20
+
+// NewResolver returns a resolver over st and subscribes it to st's changes.
+func NewResolver(st *Store) *Resolver {
+	r := &Resolver{st: st, ttl: 5 * time.Minute}
+	r.Flush()
+	st.OnChange(r.Forget)
+	return r
+}
+
+// Flush empties the cache.
+func (r *Resolver) Flush() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.ids = map[refKey]cachedID{}
+	r.refsOf = map[int64][]refKey{}
+	r.autoReg = map[int64]cachedFlag{}
+}
+
+// Forget drops every name cached for a source.
+func (r *Resolver) Forget(sourceID int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, k := range r.refsOf[sourceID] {
+		delete(r.ids, k)
+	}
+	delete(r.refsOf, sourceID)
+}
+
+// Register returns the sources to create for names that are not known, or
+// nil to leave them unknown.
+type Register func(missing []string) []NewSource
+
+// Resolve maps each name in refs to a source id. Names that are not known
+// are created through register when it is non-nil, and are otherwise absent
+// from the result.
+func (r *Resolver) Resolve(ctx context.Context, tenantID int64, refs []string, register Register) (map[string]int64, error) {
+	out := make(map[string]int64, len(refs))
+	var missing []string
+	now := time.Now()
+	r.mu.RLock()
+	for _, ref := range refs {
+		if c, ok := r.ids[refKey{tenantID, ref}]; ok && now.Before(c.expires) {
+			out[ref] = c.id
+		} else {
+			missing = append(missing, ref)
+		}
+	}
+	r.mu.RUnlock()
+	if len(missing) == 0 {
+		return out, nil
+	}
+	found, err := r.st.lookupIDs(ctx, tenantID, missing)
+	if err != nil {
+		return nil, err
+	}
+	var unknown []string
+	for _, ref := range missing {
+		if _, ok := found[ref]; !ok {
+			unknown = append(unknown, ref)
+		}
+	}
+	if len(unknown) > 0 && register != nil {
+		if news := register(unknown); len(news) > 0 {
+			created, err := r.st.ensure(ctx, tenantID, news)
+			if err != nil {
+				return nil, err
+			}
+			for ref, id := range created {
+				found[ref] = id
+			}
+		}
+	}
+	r.remember(tenantID, found, now)
+	for ref, id := range found {
+		out[ref] = id
+	}
+	return out, nil
+}
+
+func (r *Resolver) remember(tenantID int64, found map[string]int64, now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.ids)+len(found) > maxCached {
+		r.ids = map[refKey]cachedID{}
+		r.refsOf = map[int64][]refKey{}
+	}
+	for ref, id := range found {
+		k := refKey{tenantID, ref}
+		if _, ok := r.ids[k]; !ok {
+			r.refsOf[id] = append(r.refsOf[id], k)
+		}
+		r.ids[k] = cachedID{id: id, expires: now.Add(r.ttl)}
+	}
+}
+
+// AutoRegister reports whether the tenant registers unknown sources on
+// first sight.
+func (r *Resolver) AutoRegister(ctx context.Context, tenantID int64) (bool, error) {
+	now := time.Now()
+	r.mu.RLock()
+	c, ok := r.autoReg[tenantID]
+	r.mu.RUnlock()
+	if ok && now.Before(c.expires) {
+		return c.on, nil
+	}
+	var on bool
+	if err := r.st.db.QueryRow(ctx, `SELECT auto_register FROM tenants WHERE id = $1`, tenantID).Scan(&on); err != nil {
+		return false, fmt.Errorf("read tenant %d: %w", tenantID, err)
+	}
+	r.mu.Lock()
+	r.autoReg[tenantID] = cachedFlag{on: on, expires: now.Add(time.Minute)}
+	r.mu.Unlock()
+	return on, nil
+}
+
+// Listen follows ChangesChannel on a connection of its own until ctx ends,
+// forgetting the sources other replicas rename or delete. After a lost
+// connection it flushes the cache, since notifications may have been missed.
+func (r *Resolver) Listen(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) {
+	for ctx.Err() == nil {
+		err := r.listenOnce(ctx, pool)
+		if ctx.Err() != nil {
+			return
+		}
+		r.Flush()
+		log.Warn("source change listener lost its connection; retrying", "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func (r *Resolver) listenOnce(ctx context.Context, pool *pgxpool.Pool) error {
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	// The connection ends in LISTEN state: never return it to the pool.
+	defer conn.Hijack().Close(context.Background())
+	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{ChangesChannel}.Sanitize()); err != nil {
+		return err
+	}
+	for {
+		n, err := conn.Conn().WaitForNotification(ctx)
+		if err != nil {
+			return err
+		}
+		if id, err := strconv.ParseInt(n.Payload, 10, 64); err == nil {
+			r.Forget(id)
+		}
+	}
+}
+
+// lookupIDs finds sources by external id or public id.
+func (st *Store) lookupIDs(ctx context.Context, tenantID int64, refs []string) (map[string]int64, error) {
+	rows, err := st.db.Query(ctx, `SELECT id, public_id, external_id FROM sources
+		WHERE tenant_id = $1 AND (external_id = ANY($2) OR public_id = ANY($2))`, tenantID, refs)
+	if err != nil {
+		return nil, fmt.Errorf("look up sources: %w", err)
+	}
+	defer rows.Close()
+	want := make(map[string]bool, len(refs))
+	for _, ref := range refs {
+		want[ref] = true
+	}
+	found := make(map[string]int64, len(refs))
+	for rows.Next() {
+		var id int64
+		var publicID, externalID string
+		if err := rows.Scan(&id, &publicID, &externalID); err != nil {
+			return nil, err
+		}
+		// An external id wins over another source's public id of the same
+		// text; public ids are only tried for names that look like one.
+		if want[externalID] {
+			found[externalID] = id
+		}
+		if _, taken := found[publicID]; want[publicID] && !taken && strings.HasPrefix(publicID, "src_") {
+			found[publicID] = id
+		}
+	}
+	return found, rows.Err()
+}
+
+// ensure creates the sources that do not exist yet, in order (so a parent
+// listed before its child is found), and returns every one's id by external
+// id. Concurrent calls for the same source create it once.
+func (st *Store) ensure(ctx context.Context, tenantID int64, news []NewSource) (map[string]int64, error) {
+	out := make(map[string]int64, len(news))
+	for _, n := range news {
+		if err := n.validate(); err != nil {
+			return nil, fmt.Errorf("register source %q: %w", n.ExternalID, err)
+		}
+		var parentID *int64
+		if n.Parent != nil {
+			id, err := st.resolveParent(ctx, st.db, tenantID, *n.Parent)
+			if err != nil {
+				return nil, fmt.Errorf("register source %q: %w", n.ExternalID, err)
+			}
+			parentID = &id
+		}
+		var id int64
+		err := st.db.QueryRow(ctx, `WITH ins AS (
+				INSERT INTO sources (public_id, tenant_id, external_id, kind, name, site_id, timezone, parent_id, metadata)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+				ON CONFLICT (tenant_id, external_id) DO NOTHING RETURNING id)
+			SELECT id FROM ins UNION ALL SELECT id FROM sources WHERE tenant_id = $2 AND external_id = $3 LIMIT 1`,
+			auth.NewPublicID("src"), tenantID, n.ExternalID, n.Kind, n.Name, n.SiteID, n.Timezone, parentID, n.Metadata).Scan(&id)
+		if errors.Is(err, pgx.ErrNoRows) {
+			// Inserted by a concurrent transaction not yet visible to this
+			// statement's snapshot: read it again.
+			err = st.db.QueryRow(ctx, `SELECT id FROM sources WHERE tenant_id = $1 AND external_id = $2`, tenantID, n.ExternalID).Scan(&id)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("register source %q: %w", n.ExternalID, err)
+		}
+		out[n.ExternalID] = id
+	}
+	return out, nil
+}
