@@ -182,17 +182,18 @@ func (r *Resolver) Listen(ctx context.Context, pool *pgxpool.Pool, log *slog.Log
 }
 
 func (r *Resolver) listenOnce(ctx context.Context, pool *pgxpool.Pool) error {
-	conn, err := pool.Acquire(ctx)
+	pooled, err := pool.Acquire(ctx)
 	if err != nil {
 		return err
 	}
-	// The connection ends in LISTEN state: never return it to the pool.
-	defer conn.Hijack().Close(context.Background())
+	// The connection stays in LISTEN state: it never goes back to the pool.
+	conn := pooled.Hijack()
+	defer conn.Close(context.Background())
 	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{ChangesChannel}.Sanitize()); err != nil {
 		return err
 	}
 	for {
-		n, err := conn.Conn().WaitForNotification(ctx)
+		n, err := conn.WaitForNotification(ctx)
 		if err != nil {
 			return err
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -17,8 +18,10 @@ import (
 // Store keeps sources and reads the metric catalogue. Every method is
 // scoped to a tenant: another tenant's source is not found.
 type Store struct {
-	db       *pgxpool.Pool
-	onChange func(sourceID int64)
+	db *pgxpool.Pool
+
+	mu        sync.Mutex
+	listeners []func(sourceID int64)
 }
 
 // ChangesChannel is the PostgreSQL notification channel on which a source's
@@ -29,11 +32,18 @@ const ChangesChannel = "gridmetrics_sources"
 // OnChange registers a function called (after commit) with the id of every
 // source this store renames or deletes: the in-process twin of
 // ChangesChannel, so a resolver in the same process never lags behind.
-func (st *Store) OnChange(f func(sourceID int64)) { st.onChange = f }
+func (st *Store) OnChange(f func(sourceID int64)) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.listeners = append(st.listeners, f)
+}
 
 func (st *Store) changed(id int64) {
-	if st.onChange != nil {
-		st.onChange(id)
+	st.mu.Lock()
+	listeners := st.listeners
+	st.mu.Unlock()
+	for _, f := range listeners {
+		f(id)
 	}
 }
 
