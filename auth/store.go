@@ -47,11 +47,12 @@ type Store struct {
 // NewStore returns a store on db.
 func NewStore(db *pgxpool.Pool) *Store { return &Store{db: db} }
 
-// CreateTenant adds a tenant.
-func (s *Store) CreateTenant(ctx context.Context, name string) (Tenant, error) {
-	t := Tenant{PublicID: NewPublicID("ten"), Name: name}
-	err := s.db.QueryRow(ctx, `INSERT INTO tenants (public_id, name) VALUES ($1, $2) RETURNING id, created_at`,
-		t.PublicID, name).Scan(&t.ID, &t.CreatedAt)
+// CreateTenant adds a tenant. autoRegister makes ingest register unknown
+// sources on first sight instead of rejecting their readings.
+func (s *Store) CreateTenant(ctx context.Context, name string, autoRegister bool) (Tenant, error) {
+	t := Tenant{PublicID: NewPublicID("ten"), Name: name, AutoRegister: autoRegister}
+	err := s.db.QueryRow(ctx, `INSERT INTO tenants (public_id, name, auto_register) VALUES ($1, $2, $3) RETURNING id, created_at`,
+		t.PublicID, name, autoRegister).Scan(&t.ID, &t.CreatedAt)
 	if err != nil {
 		return Tenant{}, fmt.Errorf("create tenant: %w", err)
 	}

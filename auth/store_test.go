@@ -30,7 +30,7 @@ func newFixture(t *testing.T) fixture {
 
 func (f fixture) tenant(t *testing.T, name string) auth.Tenant {
 	t.Helper()
-	tn, err := f.store.CreateTenant(context.Background(), name)
+	tn, err := f.store.CreateTenant(context.Background(), name, false)
 	if err != nil {
 		t.Fatalf("CreateTenant(%q): %v", name, err)
 	}

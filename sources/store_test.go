@@ -36,7 +36,7 @@ func newFixture(t *testing.T) fixture {
 
 func (f fixture) tenant(t *testing.T, name string) auth.Tenant {
 	t.Helper()
-	ten, err := auth.NewStore(f.pool).CreateTenant(f.ctx, name)
+	ten, err := auth.NewStore(f.pool).CreateTenant(f.ctx, name, false)
 	if err != nil {
 		t.Fatalf("create tenant %s: %v", name, err)
 	}

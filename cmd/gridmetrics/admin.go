@@ -68,8 +68,10 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 
 func runTenantCreate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var name string
+	var autoRegister bool
 	pool, _, err := adminCommand(ctx, "tenant create", args, stderr, func(fs *flag.FlagSet) {
 		fs.StringVar(&name, "name", "", "tenant name (required)")
+		fs.BoolVar(&autoRegister, "auto-register", false, "register unknown sources as meters when readings name them")
 	})
 	if err != nil {
 		return err
@@ -78,7 +80,7 @@ func runTenantCreate(ctx context.Context, args []string, stdout, stderr io.Write
 	if strings.TrimSpace(name) == "" {
 		return fmt.Errorf("%w: --name is required", errUsage)
 	}
-	t, err := auth.NewStore(pool).CreateTenant(ctx, name)
+	t, err := auth.NewStore(pool).CreateTenant(ctx, name, autoRegister)
 	if err != nil {
 		return err
 	}
@@ -222,7 +224,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	st := auth.NewStore(pool)
 	t, err := st.TenantByRef(ctx, demoTenant)
 	if errors.Is(err, auth.ErrNotFound) {
-		t, err = st.CreateTenant(ctx, demoTenant)
+		t, err = st.CreateTenant(ctx, demoTenant, false)
 	}
 	if err != nil {
 		return err

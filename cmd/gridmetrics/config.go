@@ -13,6 +13,7 @@ import (
 
 	"github.com/gridmetrics/gridmetrics/api"
 	"github.com/gridmetrics/gridmetrics/auth"
+	"github.com/gridmetrics/gridmetrics/ingest"
 	"github.com/gridmetrics/gridmetrics/schema"
 )
 
@@ -40,6 +41,9 @@ type Config struct {
 	ChunkInterval time.Duration
 	CompressAfter time.Duration
 	RawRetention  time.Duration
+
+	Ingest  ingest.PipelineConfig
+	MaxSkew time.Duration
 }
 
 // binder registers flags whose defaults come from the environment and
@@ -150,6 +154,12 @@ func (c *Config) bindServer(b *binder) {
 	b.str(&c.JWT.Issuer, "jwt-issuer", "", "required iss claim of bearer tokens; empty accepts any")
 	b.str(&c.JWT.Audience, "jwt-audience", "", "required aud claim of bearer tokens; empty accepts any")
 	b.duration(&c.JWT.Leeway, "jwt-leeway", 30*time.Second, "clock skew allowed when checking exp and nbf")
+	b.int(&c.Ingest.QueueRows, "ingest-queue-rows", 500_000, "rows accepted and not yet committed before ingest answers 503")
+	b.int(&c.Ingest.BatchRows, "ingest-batch-rows", 20_000, "rows at which an ingest batch is cut")
+	b.duration(&c.Ingest.Linger, "ingest-linger", 10*time.Millisecond, "how long an ingest batch waits for more rows")
+	b.int(&c.Ingest.Writers, "ingest-writers", 2, "batches written at once, each on its own connection")
+	b.duration(&c.Ingest.InvalidationHorizon, "ingest-invalidation-horizon", 10*time.Minute, "readings older than this are recorded for the rollups to re-aggregate")
+	b.duration(&c.MaxSkew, "ingest-max-skew", 10*time.Minute, "how far ahead of the server clock a reading may be")
 }
 
 func (c Config) validate() error {
@@ -163,10 +173,25 @@ func (c Config) validate() error {
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		errs = append(errs, fmt.Errorf("log-format %q: want text or json", c.LogFormat))
 	}
+	return errors.Join(errs...)
+}
+
+// validateServer checks the settings bound by bindServer.
+func (c Config) validateServer() error {
+	var errs []error
+	if c.Ingest.QueueRows < 1 || c.Ingest.BatchRows < 1 || c.Ingest.Writers < 1 || c.Ingest.Linger <= 0 {
+		errs = append(errs, errors.New("ingest-queue-rows, ingest-batch-rows, ingest-writers and ingest-linger must be positive"))
+	}
+	if c.Ingest.Writers >= c.DBMaxConns {
+		errs = append(errs, fmt.Errorf("ingest-writers (%d) must be below db-max-conns (%d): requests need connections too", c.Ingest.Writers, c.DBMaxConns))
+	}
 	if c.RateLimit < 0 {
 		errs = append(errs, errors.New("rate-limit: must not be negative"))
 	}
-	return errors.Join(errs...)
+	if c.BodyLimit < 1 {
+		errs = append(errs, errors.New("body-limit: must be positive"))
+	}
+	return errors.Join(c.validate(), errors.Join(errs...))
 }
 
 func (c Config) schemaOptions() schema.Options {

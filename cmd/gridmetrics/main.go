@@ -108,7 +108,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if _, err := parseFlags("serve", args, stderr, func(b *binder) { cfg.bindDatabase(b); cfg.bindServer(b) }); err != nil {
 		return err
 	}
-	if err := cfg.validate(); err != nil {
+	if err := cfg.validateServer(); err != nil {
 		return err
 	}
 	m := &Main{Config: cfg, Log: cfg.logger(stderr)}

@@ -9,10 +9,15 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/gridmetrics/gridmetrics/api"
 	"github.com/gridmetrics/gridmetrics/auth"
+	"github.com/gridmetrics/gridmetrics/ingest"
 	"github.com/gridmetrics/gridmetrics/schema"
 	"github.com/gridmetrics/gridmetrics/sources"
 )
@@ -24,6 +29,7 @@ type Main struct {
 	Log    *slog.Logger
 
 	pool     *pgxpool.Pool
+	pipeline *ingest.Pipeline
 	app      *fiber.App
 	ln       net.Listener
 	done     chan struct{} // closed when the server stops serving
@@ -60,10 +66,35 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return err
 	}
 
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	sourceStore := sources.NewStore(m.pool)
+	metrics, err := sourceStore.Metrics(ctx)
+	if err != nil {
+		return err
+	}
+	resolver := sources.NewResolver(sourceStore)
+	go resolver.Listen(bg, m.pool, m.Log)
+	ingestMetrics := ingest.NewMetrics(reg)
+	m.pipeline = ingest.NewPipeline(m.pool, m.Config.Ingest, m.Log, ingestMetrics, reg)
+	ingestService := &ingest.Service{
+		Pipeline: m.pipeline,
+		Resolver: resolver,
+		Catalog:  ingest.NewCatalog(metrics),
+		Limits:   ingest.Limits{MaxSkew: m.Config.MaxSkew},
+		Metrics:  ingestMetrics,
+		MaxBody:  m.Config.BodyLimit,
+	}
+
 	m.app = api.New(m.Config.apiConfig(m.Log))
 	api.MountHealth(m.app, m.ready)
+	// Scraped by Prometheus without credentials; restrict it at the proxy
+	// when the port is public.
+	m.app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
 	v1 := m.app.Group("/v1", authn.Middleware())
-	sources.Mount(v1, sources.NewStore(m.pool))
+	sources.Mount(v1, sourceStore)
+	ingest.Mount(v1, ingestService)
 
 	if m.ln, err = net.Listen("tcp", m.Config.Addr); err != nil {
 		return fmt.Errorf("listen on %s: %w", m.Config.Addr, err)
@@ -84,9 +115,11 @@ func (m *Main) Addr() string { return m.ln.Addr().String() }
 func (m *Main) Done() <-chan struct{} { return m.done }
 
 // Close stops accepting connections, waits up to the shutdown timeout for
-// requests in flight, then closes the database pool.
+// requests in flight (ingest requests wait for their commit), drains the
+// ingest queue, then closes the database pool.
 func (m *Main) Close() error {
 	var err error
+	deadline := time.Now().Add(m.Config.ShutdownTimeout)
 	if m.app != nil && m.ln != nil {
 		m.Log.Info("shutting down", "timeout", m.Config.ShutdownTimeout)
 		err = m.app.ShutdownWithTimeout(m.Config.ShutdownTimeout)
@@ -94,6 +127,11 @@ func (m *Main) Close() error {
 		if m.serveErr != nil && !errors.Is(m.serveErr, net.ErrClosed) {
 			err = errors.Join(err, m.serveErr)
 		}
+	}
+	if m.pipeline != nil {
+		ctx, cancel := context.WithDeadline(context.Background(), deadline.Add(time.Second))
+		err = errors.Join(err, m.pipeline.Close(ctx))
+		cancel()
 	}
 	if m.stopBg != nil {
 		m.stopBg()

@@ -1,0 +1,243 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Point is a validated reading ready to be written.
+type Point struct {
+	SourceID int64
+	Time     int64 // microseconds since the Unix epoch (UTC)
+	Value    float64
+	Metric   int16
+}
+
+// PipelineConfig configures the pipeline.
+type PipelineConfig struct {
+	// QueueRows bounds the rows accepted and not yet committed; past it,
+	// Submit fails with ErrOverloaded. Default 500 000 (about 16 MB).
+	QueueRows int
+	// BatchRows is the row count at which a batch is cut; default 20 000.
+	BatchRows int
+	// Linger is how long a batch waits for more rows before it is cut;
+	// default 10ms.
+	Linger time.Duration
+	// Writers is the number of batches written at once, each on its own
+	// connection; default 2.
+	Writers int
+	// InvalidationHorizon: readings older than now minus this are recorded
+	// in rollup_invalidations for the rollups to re-aggregate; default 10m.
+	InvalidationHorizon time.Duration
+}
+
+// WithDefaults returns the config with zero fields set to their defaults.
+func (c PipelineConfig) WithDefaults() PipelineConfig {
+	if c.QueueRows <= 0 {
+		c.QueueRows = 500_000
+	}
+	if c.BatchRows <= 0 {
+		c.BatchRows = 20_000
+	}
+	if c.Linger <= 0 {
+		c.Linger = 10 * time.Millisecond
+	}
+	if c.Writers <= 0 {
+		c.Writers = 2
+	}
+	if c.InvalidationHorizon <= 0 {
+		c.InvalidationHorizon = 10 * time.Minute
+	}
+	return c
+}
+
+// Errors of Submit.
+var (
+	ErrOverloaded = errors.New("ingest queue is full")
+	ErrClosed     = errors.New("ingest pipeline is shutting down")
+)
+
+// Pipeline batches submitted points and writes them with group commit: a
+// submission is answered only once the transaction holding its rows has
+// committed, or failed.
+type Pipeline struct {
+	cfg     PipelineConfig
+	pool    *pgxpool.Pool
+	log     *slog.Logger
+	metrics *Metrics
+
+	queued   atomic.Int64 // rows submitted and not yet answered
+	requests chan *submission
+	batches  chan []*submission
+
+	closeOnce sync.Once
+	mu        sync.RWMutex // held for reading by Submit, for writing by Close
+	closed    bool
+	done      sync.WaitGroup
+}
+
+type submission struct {
+	points []Point
+	done   chan error
+}
+
+// NewPipeline starts a pipeline writing to pool.
+func NewPipeline(pool *pgxpool.Pool, cfg PipelineConfig, log *slog.Logger, m *Metrics, reg prometheus.Registerer) *Pipeline {
+	cfg = cfg.WithDefaults()
+	p := &Pipeline{
+		cfg:      cfg,
+		pool:     pool,
+		log:      log,
+		metrics:  m,
+		requests: make(chan *submission, 4096),
+		batches:  make(chan []*submission),
+	}
+	m.registerQueue(reg, p)
+	p.done.Add(1 + cfg.Writers)
+	go p.batch()
+	for range cfg.Writers {
+		go p.write()
+	}
+	return p
+}
+
+// Submit queues points and returns a channel that receives nil once they
+// are committed, or the error that kept them out. It fails at once with
+// ErrOverloaded when the queue is full, and ErrClosed after Close.
+func (p *Pipeline) Submit(points []Point) (<-chan error, error) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.closed {
+		return nil, ErrClosed
+	}
+	n := int64(len(points))
+	// One submission larger than the whole queue is still let in when the
+	// queue is empty, so no request is refused for ever.
+	if total := p.queued.Add(n); total > int64(p.cfg.QueueRows) && total != n {
+		p.queued.Add(-n)
+		return nil, ErrOverloaded
+	}
+	s := &submission{points: points, done: make(chan error, 1)}
+	select {
+	case p.requests <- s:
+		return s.done, nil
+	default:
+		p.queued.Add(-n)
+		return nil, ErrOverloaded
+	}
+}
+
+// Queued is the number of rows accepted and not yet answered.
+func (p *Pipeline) Queued() int64 { return p.queued.Load() }
+
+// Close stops accepting submissions, writes everything already queued and
+// waits for the writers, or until ctx ends.
+func (p *Pipeline) Close(ctx context.Context) error {
+	p.closeOnce.Do(func() {
+		p.mu.Lock()
+		p.closed = true
+		close(p.requests)
+		p.mu.Unlock()
+	})
+	finished := make(chan struct{})
+	go func() { p.done.Wait(); close(finished) }()
+	select {
+	case <-finished:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("ingest drain: %w (%d rows unwritten)", ctx.Err(), p.queued.Load())
+	}
+}
+
+// batch cuts batches at BatchRows or after Linger, whichever comes first.
+func (p *Pipeline) batch() {
+	defer p.done.Done()
+	defer close(p.batches)
+	var (
+		pending []*submission
+		rows    int
+		timer   = time.NewTimer(time.Hour)
+		timerC  <-chan time.Time
+	)
+	timer.Stop()
+	flush := func() {
+		if len(pending) > 0 {
+			p.batches <- pending
+		}
+		pending, rows, timerC = nil, 0, nil
+		timer.Stop()
+	}
+	for {
+		select {
+		case s, ok := <-p.requests:
+			if !ok {
+				flush()
+				return
+			}
+			if len(pending) == 0 {
+				timer.Reset(p.cfg.Linger)
+				timerC = timer.C
+			}
+			pending = append(pending, s)
+			rows += len(s.points)
+			if rows >= p.cfg.BatchRows {
+				flush()
+			}
+		case <-timerC:
+			flush()
+		}
+	}
+}
+
+// write takes batches and writes each in one transaction, retrying
+// transient failures, then answers every submission in it.
+func (p *Pipeline) write() {
+	defer p.done.Done()
+	w := newBatchWriter(p.cfg.InvalidationHorizon)
+	for subs := range p.batches {
+		start := time.Now()
+		n := w.collect(subs)
+		err := p.writeWithRetry(w)
+		if err == nil {
+			p.metrics.batchRows.Observe(float64(n))
+			p.metrics.commitSeconds.Observe(time.Since(start).Seconds())
+		}
+		for _, s := range subs {
+			p.queued.Add(-int64(len(s.points)))
+			s.done <- err
+		}
+	}
+}
+
+const writeAttempts = 4
+
+func (p *Pipeline) writeWithRetry(w *batchWriter) error {
+	var err error
+	for attempt := range writeAttempts {
+		if attempt > 0 {
+			time.Sleep(time.Duration(attempt*attempt) * 100 * time.Millisecond)
+		}
+		var merged bool
+		merged, err = w.write(context.Background(), p.pool)
+		if merged {
+			p.metrics.mergeConflicts.Inc()
+		}
+		if err == nil {
+			return nil
+		}
+		p.metrics.writeErrors.Inc()
+		p.log.Warn("batch write failed", "attempt", attempt+1, "rows", len(w.points), "err", err)
+		if !retryable(err) {
+			break
+		}
+	}
+	return err
+}
