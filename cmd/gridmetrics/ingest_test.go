@@ -306,3 +306,57 @@ func TestMetricsEndpoint(t *testing.T) {
 		}
 	}
 }
+
+func TestIngestOCPP(t *testing.T) {
+	t.Parallel()
+	e := newIngestEnv(t)
+	at := base.Format(time.RFC3339)
+
+	// OCPP 1.6 MeterValues.req: a transaction's begin sample, then a
+	// periodic sample with per-phase current and no total.
+	v16 := fmt.Sprintf(`{"connectorId":2,"transactionId":4711,"meterValue":[
+		{"timestamp":%q,"sampledValue":[{"value":"1234.5","context":"Transaction.Begin","unit":"Wh"}]},
+		{"timestamp":%q,"sampledValue":[
+			{"value":"1.2345","context":"Sample.Periodic","measurand":"Energy.Active.Import.Register","unit":"kWh"},
+			{"value":"11.04","measurand":"Power.Active.Import","unit":"kW"},
+			{"value":"16.1","measurand":"Current.Import","phase":"L1","unit":"A"},
+			{"value":"16.0","measurand":"Current.Import","phase":"L2","unit":"A"},
+			{"value":"15.9","measurand":"Current.Import","phase":"L3","unit":"A"},
+			{"value":"MIIB...","format":"SignedData","measurand":"Energy.Active.Import.Register"}]}]}`, at, ts(time.Minute))
+	r := e.post("/v1/ocpp/CB-0042/meter-values", "application/json", "", []byte(v16))
+	accepted(t, r, 6)
+	if codes := rejectedCodes(r); codes[6] != "SIGNED_DATA" || len(codes) != 1 {
+		t.Fatalf("rejections %v, want SIGNED_DATA for index 6", codes)
+	}
+	energy := e.values("CB-0042/2", "energy_import")
+	if energy[base] != 1234.5 || energy[base.Add(time.Minute)] != 1234.5 {
+		t.Fatalf("energy %v, want 1234.5 Wh twice (kWh normalised)", energy)
+	}
+	if p := e.values("CB-0042/2", "power_import")[base.Add(time.Minute)]; p != 11040 {
+		t.Fatalf("power %v, want 11040 W", p)
+	}
+	if c := e.values("CB-0042/2", "current_import_l3")[base.Add(time.Minute)]; c != 15.9 {
+		t.Fatalf("current L3 %v, want 15.9", c)
+	}
+
+	// OCPP 2.0.1 MeterValuesRequest on EVSE 1, with a unit multiplier.
+	v201 := fmt.Sprintf(`{"evseId":1,"meterValue":[{"timestamp":%q,"sampledValue":[
+		{"value":2.5,"measurand":"Energy.Active.Import.Register","unitOfMeasure":{"unit":"Wh","multiplier":3}},
+		{"value":80,"measurand":"SoC","location":"EV","unitOfMeasure":{"unit":"Percent"}}]}]}`, at)
+	accepted(t, e.post("/v1/ocpp/CB-0042/meter-values", "application/json", "", []byte(v201)), 2)
+	if v := e.values("CB-0042/1", "energy_import")[base]; v != 2500 {
+		t.Fatalf("2.0.1 energy %v, want 2500 Wh", v)
+	}
+
+	// The charge box and its connectors were registered on first sight.
+	c := client{t, e.base, e.key}
+	box := c.do("GET", "/v1/sources?external_id=CB-0042", "")
+	boxID := box.Body["data"].([]any)[0].(map[string]any)["id"]
+	for _, conn := range []string{"CB-0042/1", "CB-0042/2"} {
+		got := c.do("GET", "/v1/sources?external_id="+conn, "").Body["data"].([]any)
+		if len(got) != 1 || got[0].(map[string]any)["kind"] != "connector" || got[0].(map[string]any)["parent"] != boxID {
+			t.Fatalf("%s: %v, want a connector under %v", conn, got, boxID)
+		}
+	}
+	expect(t, "not OCPP", e.post("/v1/ocpp/CB-0042/meter-values", "application/json", "", []byte(`{"meterValue":[]}`)), 400, "VALIDATION_ERROR")
+}
