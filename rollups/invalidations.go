@@ -1,0 +1,76 @@
+package rollups
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// invalidationBatch bounds the series re-aggregated per run.
+const invalidationBatch = 500
+
+// ApplyInvalidations re-aggregates, in every tier, the buckets of series
+// that received readings older than their watermark (ingest records them in
+// rollup_invalidations), one series per transaction, and clears each
+// record unless newer late data arrived meanwhile. It returns the number of
+// series done.
+func (r *Runner) ApplyInvalidations(ctx context.Context) (int, error) {
+	start := time.Now()
+	var done int
+	err := r.exclusive(ctx, rollupLock, func(ctx context.Context) error {
+		var err error
+		done, err = r.applyInvalidations(ctx)
+		return err
+	})
+	if !isBusy(err) {
+		r.metrics.jobSeconds.WithLabelValues("invalidations").Observe(time.Since(start).Seconds())
+	}
+	return done, err
+}
+
+type invalidation struct {
+	Series
+	earliest time.Time
+	seen     time.Time
+}
+
+func (r *Runner) applyInvalidations(ctx context.Context) (int, error) {
+	rows, err := r.pool.Query(ctx, `SELECT source_id, metric, earliest, updated_at FROM rollup_invalidations
+		ORDER BY updated_at LIMIT $1`, invalidationBatch)
+	if err != nil {
+		return 0, fmt.Errorf("read invalidations: %w", err)
+	}
+	list, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (invalidation, error) {
+		var inv invalidation
+		err := row.Scan(&inv.SourceID, &inv.Metric, &inv.earliest, &inv.seen)
+		return inv, err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("read invalidations: %w", err)
+	}
+	for i, inv := range list {
+		err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
+			for _, t := range Tiers {
+				wm, found, err := watermark(ctx, tx, t)
+				if err != nil || !found {
+					return err
+				}
+				n, err := rebuild(ctx, tx, t, t.Floor(inv.earliest), wm, &inv.Series)
+				if err != nil {
+					return err
+				}
+				r.Buckets.Add(int64(n))
+				r.metrics.buckets.WithLabelValues(t.Name).Add(float64(n))
+			}
+			_, err := tx.Exec(ctx, `DELETE FROM rollup_invalidations WHERE source_id = $1 AND metric = $2 AND updated_at = $3`,
+				inv.SourceID, inv.Metric, inv.seen)
+			return err
+		})
+		if err != nil {
+			return i, fmt.Errorf("re-aggregate series %d/%d: %w", inv.SourceID, inv.Metric, err)
+		}
+	}
+	return len(list), nil
+}
