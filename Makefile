@@ -48,3 +48,8 @@ db-stop: ## stop the private clusters
 .PHONY: clean
 clean: db-stop ## stop the clusters and remove .data and bin
 	rm -rf .data bin
+
+BENCH_INGEST_FLAGS ?=
+.PHONY: bench-ingest
+bench-ingest: ## ingest over HTTP (JSON, Arrow) against raw pgx CopyFrom; flags: BENCH_INGEST_FLAGS="-rows 500000"
+	$(GO) run ./bench/ingest $(BENCH_INGEST_FLAGS)

@@ -19,6 +19,7 @@ type Point struct {
 	Time     int64 // microseconds since the Unix epoch (UTC)
 	Value    float64
 	Metric   int16
+	seq      int32 // arrival order within a batch; fits in the padding
 }
 
 // PipelineConfig configures the pipeline.

@@ -59,15 +59,22 @@ func (w *batchWriter) collect(subs []*submission) int {
 	for _, s := range subs {
 		w.points = append(w.points, s.points...)
 	}
-	// Stable: among equal keys the later submission stays later.
-	slices.SortStableFunc(w.points, func(a, b Point) int {
+	// Arrival order breaks ties, so among equal keys the later one sorts
+	// last (an unstable sort with a tie-breaker beats a stable sort).
+	for i := range w.points {
+		w.points[i].seq = int32(i)
+	}
+	slices.SortFunc(w.points, func(a, b Point) int {
 		if c := cmp.Compare(a.SourceID, b.SourceID); c != 0 {
 			return c
 		}
 		if c := cmp.Compare(a.Metric, b.Metric); c != 0 {
 			return c
 		}
-		return cmp.Compare(a.Time, b.Time)
+		if c := cmp.Compare(a.Time, b.Time); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.seq, b.seq)
 	})
 	kept := w.points[:0]
 	for i, p := range w.points {
@@ -102,15 +109,19 @@ func sameKey(a, b Point) bool    { return sameSeries(a, b) && a.Time == b.Time }
 // timestamps from there.
 const postgresEpochMicros = 946_684_800_000_000
 
+// rowBytes is one row in binary COPY: a field count, then length and value
+// of time (8), source_id (8), metric (2) and value (8).
+const rowBytes = 2 + 4 + 8 + 4 + 8 + 4 + 2 + 4 + 8
+
 // encodeCopy writes the points in PostgreSQL's binary COPY format for
 // (time, source_id, metric, value): no text formatting and no boxing of
 // values into interfaces.
 func (w *batchWriter) encodeCopy() {
 	b := &w.copyBuf
 	b.Reset()
-	b.Grow(19 + len(w.points)*42 + 2)
+	b.Grow(19 + len(w.points)*rowBytes + 2)
 	b.WriteString("PGCOPY\n\xff\r\n\x00")
-	var scratch [42]byte
+	var scratch [rowBytes]byte
 	b.Write(scratch[:8]) // flags and header extension length: zero
 	for _, p := range w.points {
 		r := scratch[:0]
@@ -147,7 +158,8 @@ const (
 	upsertInvalidations = `INSERT INTO rollup_invalidations (source_id, metric, earliest)
 		SELECT * FROM unnest($1::bigint[], $2::smallint[], $3::timestamptz[])
 		ON CONFLICT (source_id, metric) DO UPDATE
-		SET earliest = least(rollup_invalidations.earliest, EXCLUDED.earliest), updated_at = now()`
+		SET earliest = EXCLUDED.earliest, updated_at = now()
+		WHERE EXCLUDED.earliest < rollup_invalidations.earliest`
 )
 
 // write writes the collected batch in one transaction. The common case —

@@ -2,6 +2,7 @@ package rollups
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -12,10 +13,12 @@ import (
 const invalidationBatch = 500
 
 // ApplyInvalidations re-aggregates, in every tier, the buckets of series
-// that received readings older than their watermark (ingest records them in
-// rollup_invalidations), one series per transaction, and clears each
-// record unless newer late data arrived meanwhile. It returns the number of
-// series done.
+// that received late readings (ingest records them in
+// rollup_invalidations), one series per transaction. The transaction first
+// deletes the record: late data committed before that is read by the
+// re-aggregation that follows, and late data committed after it records
+// the series anew (its upsert waits on the deleted row's lock). It returns
+// the number of series done.
 func (r *Runner) ApplyInvalidations(ctx context.Context) (int, error) {
 	start := time.Now()
 	var done int
@@ -33,18 +36,17 @@ func (r *Runner) ApplyInvalidations(ctx context.Context) (int, error) {
 type invalidation struct {
 	Series
 	earliest time.Time
-	seen     time.Time
 }
 
 func (r *Runner) applyInvalidations(ctx context.Context) (int, error) {
-	rows, err := r.pool.Query(ctx, `SELECT source_id, metric, earliest, updated_at FROM rollup_invalidations
+	rows, err := r.pool.Query(ctx, `SELECT source_id, metric FROM rollup_invalidations
 		ORDER BY updated_at LIMIT $1`, invalidationBatch)
 	if err != nil {
 		return 0, fmt.Errorf("read invalidations: %w", err)
 	}
 	list, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (invalidation, error) {
 		var inv invalidation
-		err := row.Scan(&inv.SourceID, &inv.Metric, &inv.earliest, &inv.seen)
+		err := row.Scan(&inv.SourceID, &inv.Metric)
 		return inv, err
 	})
 	if err != nil {
@@ -52,6 +54,14 @@ func (r *Runner) applyInvalidations(ctx context.Context) (int, error) {
 	}
 	for i, inv := range list {
 		err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
+			err := tx.QueryRow(ctx, `DELETE FROM rollup_invalidations WHERE source_id = $1 AND metric = $2 RETURNING earliest`,
+				inv.SourceID, inv.Metric).Scan(&inv.earliest)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return nil // done by another run meanwhile
+			}
+			if err != nil {
+				return err
+			}
 			for _, t := range Tiers {
 				wm, found, err := watermark(ctx, tx, t)
 				if err != nil || !found {
@@ -64,9 +74,7 @@ func (r *Runner) applyInvalidations(ctx context.Context) (int, error) {
 				r.Buckets.Add(int64(n))
 				r.metrics.buckets.WithLabelValues(t.Name).Add(float64(n))
 			}
-			_, err := tx.Exec(ctx, `DELETE FROM rollup_invalidations WHERE source_id = $1 AND metric = $2 AND updated_at = $3`,
-				inv.SourceID, inv.Metric, inv.seen)
-			return err
+			return nil
 		})
 		if err != nil {
 			return i, fmt.Errorf("re-aggregate series %d/%d: %w", inv.SourceID, inv.Metric, err)

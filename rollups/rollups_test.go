@@ -252,3 +252,41 @@ func TestRetention(t *testing.T) {
 		t.Fatalf("%d rows left, want 1", left)
 	}
 }
+
+func TestBackfillRebuildsAndResumes(t *testing.T) {
+	t.Parallel()
+	pool := dbtest.New(t)
+	rng := rand.New(rand.NewPCG(11, 12))
+	insertRandom(t, pool, rng, now.Add(-72*time.Hour), now, 2)
+	r := newRunner(pool)
+	refreshAll(t, r)
+
+	// Rows written behind the rollups' back (a bulk import without
+	// invalidations): only a backfill repairs the tiers.
+	insert(t, pool, []sample{{Series{1, 1}, now.Add(-70*time.Hour + time.Second), 1e6}})
+	from, to := now.Add(-71*time.Hour), now.Add(-69*time.Hour)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var calls []int
+	err := r.Backfill(ctx, from, to, func(done, total int) {
+		calls = append(calls, done)
+		if done == 1 {
+			cancel() // stop after the first chunk
+		}
+	})
+	if err == nil {
+		t.Fatal("backfill ran on after its context was cancelled")
+	}
+	var resumedAt int
+	if err := r.Backfill(context.Background(), from, to, func(done, total int) {
+		if resumedAt == 0 {
+			resumedAt = done
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if resumedAt < 1 {
+		t.Fatalf("the second run started at %d chunks done, want it to resume after the first", resumedAt)
+	}
+	checkTiers(t, pool)
+}

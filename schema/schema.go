@@ -59,6 +59,10 @@ type Options struct {
 	// RawRetention drops readings older than this; default 90 days;
 	// negative keeps them forever.
 	RawRetention time.Duration
+	// Rollup15mRetention drops 15-minute rollups older than this; default
+	// two years; negative keeps them forever. Hourly and daily rollups are
+	// kept forever.
+	Rollup15mRetention time.Duration
 }
 
 // WithDefaults returns the options with zero fields set to their defaults.
@@ -74,6 +78,9 @@ func (o Options) WithDefaults() Options {
 	}
 	if o.RawRetention == 0 {
 		o.RawRetention = 90 * 24 * time.Hour
+	}
+	if o.Rollup15mRetention == 0 {
+		o.Rollup15mRetention = 730 * 24 * time.Hour
 	}
 	return o
 }

