@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // Backfill rebuilds every tier over [from, to), finest first, up to each
@@ -19,7 +20,9 @@ func (r *Runner) Backfill(ctx context.Context, from, to time.Time, progress func
 		return fmt.Errorf("backfill: from %s is not before to %s", from.Format(time.RFC3339), to.Format(time.RFC3339))
 	}
 	for {
-		err := r.exclusive(ctx, rollupLock, func(ctx context.Context) error { return r.backfill(ctx, from, to, progress) })
+		err := r.exclusive(ctx, rollupLock, func(ctx context.Context, conn *pgxpool.Conn) error {
+			return r.backfill(ctx, conn, from, to, progress)
+		})
 		if !errors.Is(err, ErrBusy) {
 			return err
 		}
@@ -38,11 +41,11 @@ type backfillPlan struct {
 	resume   time.Time // where the previous run stopped
 }
 
-func (r *Runner) backfill(ctx context.Context, from, to time.Time, progress func(done, total int)) error {
+func (r *Runner) backfill(ctx context.Context, conn *pgxpool.Conn, from, to time.Time, progress func(done, total int)) error {
 	var plans []backfillPlan
 	total, done := 0, 0
 	for _, t := range Tiers {
-		wm, found, err := watermark(ctx, r.pool, t)
+		wm, found, err := watermark(ctx, conn, t)
 		if err != nil {
 			return err
 		}
@@ -57,7 +60,7 @@ func (r *Runner) backfill(ctx context.Context, from, to time.Time, progress func
 			continue
 		}
 		p.resume = p.from
-		err = r.pool.QueryRow(ctx, `SELECT done_until FROM rollup_backfills WHERE range_from = $1 AND range_to = $2 AND tier = $3`,
+		err = conn.QueryRow(ctx, `SELECT done_until FROM rollup_backfills WHERE range_from = $1 AND range_to = $2 AND tier = $3`,
 			from, to, t.Name).Scan(&p.resume)
 		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			return err
@@ -76,7 +79,7 @@ func (r *Runner) backfill(ctx context.Context, from, to time.Time, progress func
 			if end.After(p.to) {
 				end = p.to
 			}
-			err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
+			err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 				n, err := rebuild(ctx, tx, p.tier, at, end, nil)
 				if err != nil {
 					return err

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // invalidationBatch bounds the series re-aggregated per run.
@@ -22,9 +23,9 @@ const invalidationBatch = 500
 func (r *Runner) ApplyInvalidations(ctx context.Context) (int, error) {
 	start := time.Now()
 	var done int
-	err := r.exclusive(ctx, rollupLock, func(ctx context.Context) error {
+	err := r.exclusive(ctx, rollupLock, func(ctx context.Context, conn *pgxpool.Conn) error {
 		var err error
-		done, err = r.applyInvalidations(ctx)
+		done, err = r.applyInvalidations(ctx, conn)
 		return err
 	})
 	if !isBusy(err) {
@@ -38,8 +39,8 @@ type invalidation struct {
 	earliest time.Time
 }
 
-func (r *Runner) applyInvalidations(ctx context.Context) (int, error) {
-	rows, err := r.pool.Query(ctx, `SELECT source_id, metric FROM rollup_invalidations
+func (r *Runner) applyInvalidations(ctx context.Context, conn *pgxpool.Conn) (int, error) {
+	rows, err := conn.Query(ctx, `SELECT source_id, metric FROM rollup_invalidations
 		ORDER BY updated_at LIMIT $1`, invalidationBatch)
 	if err != nil {
 		return 0, fmt.Errorf("read invalidations: %w", err)
@@ -53,7 +54,7 @@ func (r *Runner) applyInvalidations(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("read invalidations: %w", err)
 	}
 	for i, inv := range list {
-		err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
+		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 			err := tx.QueryRow(ctx, `DELETE FROM rollup_invalidations WHERE source_id = $1 AND metric = $2 RETURNING earliest`,
 				inv.SourceID, inv.Metric).Scan(&inv.earliest)
 			if errors.Is(err, pgx.ErrNoRows) {

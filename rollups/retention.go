@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // retentionColumn is the time column of each table retention applies to.
@@ -17,7 +19,7 @@ var retentionColumn = map[string]string{
 // returns the number of rows deleted.
 func (r *Runner) EnforceRetention(ctx context.Context) (int64, error) {
 	var total int64
-	err := r.exclusive(ctx, "retention", func(ctx context.Context) error {
+	err := r.exclusive(ctx, "retention", func(ctx context.Context, conn *pgxpool.Conn) error {
 		for table, keep := range r.cfg.Retention {
 			col, ok := retentionColumn[table]
 			if !ok || keep <= 0 {
@@ -25,8 +27,9 @@ func (r *Runner) EnforceRetention(ctx context.Context) (int64, error) {
 			}
 			cutoff := r.Now().Add(-keep)
 			for {
-				tag, err := r.pool.Exec(ctx, fmt.Sprintf(`DELETE FROM %s WHERE ctid IN
-					(SELECT ctid FROM %s WHERE %s < $1 LIMIT $2)`, table, table, col), cutoff, r.cfg.DeleteBatch)
+				// By the unique key rather than ctid, which hypertables lack.
+				tag, err := conn.Exec(ctx, fmt.Sprintf(`DELETE FROM %[1]s WHERE %[2]s < $1 AND (source_id, metric, %[2]s) IN
+					(SELECT source_id, metric, %[2]s FROM %[1]s WHERE %[2]s < $1 LIMIT $2)`, table, col), cutoff, r.cfg.DeleteBatch)
 				if err != nil {
 					return fmt.Errorf("retention of %s: %w", table, err)
 				}

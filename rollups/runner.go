@@ -144,8 +144,9 @@ func lockKey(name string) int64 {
 }
 
 // exclusive runs f while holding the named advisory lock, or returns
-// ErrBusy at once when another session holds it.
-func (r *Runner) exclusive(ctx context.Context, name string, f func(context.Context) error) error {
+// ErrBusy at once when another session holds it. f works on the
+// connection that holds the lock, so a job needs one connection only.
+func (r *Runner) exclusive(ctx context.Context, name string, f func(context.Context, *pgxpool.Conn) error) error {
 	r.local.Lock()
 	defer r.local.Unlock()
 	conn, err := r.pool.Acquire(ctx)
@@ -166,7 +167,7 @@ func (r *Runner) exclusive(ctx context.Context, name string, f func(context.Cont
 			conn.Conn().Close(context.Background())
 		}
 	}()
-	return f(ctx)
+	return f(ctx, conn)
 }
 
 // The rollup tiers and their invalidations share one lock: a coarser tier
@@ -178,7 +179,7 @@ const rollupLock = "rollups"
 // before the watermark computed and none after it.
 func (r *Runner) Refresh(ctx context.Context, t Tier) error {
 	start := time.Now()
-	err := r.exclusive(ctx, rollupLock, func(ctx context.Context) error { return r.refresh(ctx, t) })
+	err := r.exclusive(ctx, rollupLock, func(ctx context.Context, conn *pgxpool.Conn) error { return r.refresh(ctx, conn, t) })
 	if isBusy(err) {
 		return err
 	}
@@ -186,10 +187,10 @@ func (r *Runner) Refresh(ctx context.Context, t Tier) error {
 	return err
 }
 
-func (r *Runner) refresh(ctx context.Context, t Tier) error {
+func (r *Runner) refresh(ctx context.Context, conn *pgxpool.Conn, t Tier) error {
 	target := t.Floor(r.Now().Add(-r.cfg.Lateness))
 	if below, ok := t.Below(); ok {
-		wm, found, err := watermark(ctx, r.pool, below)
+		wm, found, err := watermark(ctx, conn, below)
 		if err != nil {
 			return err
 		}
@@ -200,12 +201,12 @@ func (r *Runner) refresh(ctx context.Context, t Tier) error {
 			target = b
 		}
 	}
-	wm, found, err := watermark(ctx, r.pool, t)
+	wm, found, err := watermark(ctx, conn, t)
 	if err != nil {
 		return err
 	}
 	if !found {
-		if wm, err = r.start(ctx, t, target); err != nil {
+		if wm, err = r.start(ctx, conn, t, target); err != nil {
 			return err
 		}
 	}
@@ -215,7 +216,7 @@ func (r *Runner) refresh(ctx context.Context, t Tier) error {
 			end = target
 		}
 		var n int
-		err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
+		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 			var err error
 			if n, err = rebuild(ctx, tx, t, wm, end, nil); err != nil {
 				return err
@@ -239,24 +240,24 @@ func (r *Runner) refresh(ctx context.Context, t Tier) error {
 
 // start places a tier's first watermark at the bucket of its oldest data,
 // or at target when there is none yet.
-func (r *Runner) start(ctx context.Context, t Tier, target time.Time) (time.Time, error) {
+func (r *Runner) start(ctx context.Context, conn *pgxpool.Conn, t Tier, target time.Time) (time.Time, error) {
 	src := "SELECT min(time) FROM readings"
 	if below, ok := t.Below(); ok {
 		src = "SELECT min(bucket) FROM " + below.Table
 	}
 	var oldest *time.Time
-	if err := r.pool.QueryRow(ctx, src).Scan(&oldest); err != nil {
+	if err := conn.QueryRow(ctx, src).Scan(&oldest); err != nil {
 		return time.Time{}, fmt.Errorf("find oldest data for %s: %w", t.Name, err)
 	}
 	wm := target
 	if oldest != nil && t.Floor(*oldest).Before(target) {
 		wm = t.Floor(*oldest)
 	}
-	_, err := r.pool.Exec(ctx, `INSERT INTO rollup_watermarks (tier, watermark) VALUES ($1, $2) ON CONFLICT (tier) DO NOTHING`, t.Name, wm)
+	_, err := conn.Exec(ctx, `INSERT INTO rollup_watermarks (tier, watermark) VALUES ($1, $2) ON CONFLICT (tier) DO NOTHING`, t.Name, wm)
 	if err != nil {
 		return time.Time{}, err
 	}
-	wm, _, err = watermark(ctx, r.pool, t)
+	wm, _, err = watermark(ctx, conn, t)
 	return wm, err
 }
 
