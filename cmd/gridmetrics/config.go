@@ -14,6 +14,7 @@ import (
 	"github.com/gridmetrics/gridmetrics/api"
 	"github.com/gridmetrics/gridmetrics/auth"
 	"github.com/gridmetrics/gridmetrics/ingest"
+	"github.com/gridmetrics/gridmetrics/rollups"
 	"github.com/gridmetrics/gridmetrics/schema"
 )
 
@@ -44,6 +45,10 @@ type Config struct {
 
 	Ingest  ingest.PipelineConfig
 	MaxSkew time.Duration
+
+	Rollups            rollups.Config
+	RunRollups         bool
+	Rollup15mRetention time.Duration
 }
 
 // binder registers flags whose defaults come from the environment and
@@ -66,6 +71,29 @@ func (b *binder) str(p *string, name, def, usage string) {
 		def = v
 	}
 	b.fs.StringVar(p, name, def, usage+" ("+envName(name)+")")
+}
+
+func (b *binder) bool(p *bool, name string, def bool, usage string) {
+	if v, ok := b.env(name); ok {
+		x, err := strconv.ParseBool(v)
+		if err != nil {
+			b.errs = append(b.errs, fmt.Errorf("%s=%q: not true or false", envName(name), v))
+		}
+		def = x
+	}
+	b.fs.BoolVar(p, name, def, usage+" ("+envName(name)+")")
+}
+
+// strMap binds one key of a string map.
+func (b *binder) strMap(m map[string]string, key, name, def, usage string) {
+	if v, ok := b.env(name); ok {
+		def = v
+	}
+	m[key] = def
+	b.fs.Func(name, fmt.Sprintf("%s (%s; default %q)", usage, envName(name), def), func(s string) error {
+		m[key] = s
+		return nil
+	})
 }
 
 func (b *binder) int(p *int, name string, def int, usage string) {
@@ -140,6 +168,8 @@ func (c *Config) bindDatabase(b *binder) {
 	b.duration(&c.ChunkInterval, "chunk-interval", 24*time.Hour, "time span of one readings chunk on TimescaleDB")
 	b.duration(&c.CompressAfter, "compress-after", 7*24*time.Hour, "compress readings older than this on TimescaleDB; negative disables")
 	b.duration(&c.RawRetention, "raw-retention", 90*24*time.Hour, "drop raw readings older than this; negative keeps them forever")
+	b.duration(&c.Rollup15mRetention, "rollup-15m-retention", 730*24*time.Hour, "drop 15-minute rollups older than this; negative keeps them forever")
+	b.duration(&c.Rollups.Lateness, "rollup-lateness", 15*time.Minute, "how far behind now the rollup tiers are refreshed; above ingest-invalidation-horizon")
 }
 
 // bindServer registers the settings of the HTTP server.
@@ -160,6 +190,14 @@ func (c *Config) bindServer(b *binder) {
 	b.int(&c.Ingest.Writers, "ingest-writers", 2, "batches written at once, each on its own connection")
 	b.duration(&c.Ingest.InvalidationHorizon, "ingest-invalidation-horizon", 10*time.Minute, "readings older than this are recorded for the rollups to re-aggregate")
 	b.duration(&c.MaxSkew, "ingest-max-skew", 10*time.Minute, "how far ahead of the server clock a reading may be")
+	b.bool(&c.RunRollups, "rollup-jobs", true, "run the rollup cron jobs in this process (replicas share them through an advisory lock)")
+	c.Rollups.Specs = map[string]string{}
+	for _, tier := range []string{"15m", "1h", "1d"} {
+		b.strMap(c.Rollups.Specs, tier, "rollup-spec-"+tier, map[string]string{"15m": "@every 1m", "1h": "@every 5m", "1d": "@every 15m"}[tier],
+			"cron schedule of the "+tier+" rollup refresh")
+	}
+	b.str(&c.Rollups.InvalidationSpec, "rollup-invalidation-spec", "@every 1m", "cron schedule of the re-aggregation of late data")
+	b.str(&c.Rollups.RetentionSpec, "rollup-retention-spec", "@every 1h", "cron schedule of retention deletes on plain PostgreSQL")
 }
 
 func (c Config) validate() error {
@@ -188,6 +226,10 @@ func (c Config) validateServer() error {
 	if c.RateLimit < 0 {
 		errs = append(errs, errors.New("rate-limit: must not be negative"))
 	}
+	if c.Rollups.Lateness <= c.Ingest.InvalidationHorizon {
+		errs = append(errs, fmt.Errorf("rollup-lateness (%s) must exceed ingest-invalidation-horizon (%s): late rows would slip between them",
+			c.Rollups.Lateness, c.Ingest.InvalidationHorizon))
+	}
 	if c.BodyLimit < 1 {
 		errs = append(errs, errors.New("body-limit: must be positive"))
 	}
@@ -200,6 +242,8 @@ func (c Config) schemaOptions() schema.Options {
 		ChunkInterval: c.ChunkInterval,
 		CompressAfter: c.CompressAfter,
 		RawRetention:  c.RawRetention,
+
+		Rollup15mRetention: c.Rollup15mRetention,
 	}
 }
 

@@ -23,6 +23,7 @@ Usage:
   gridmetrics apikey create --tenant T [--scopes S] [--name N]
   gridmetrics apikey list --tenant T
   gridmetrics apikey revoke --tenant T KEY
+  gridmetrics rollup backfill --from T --to T   rebuild the rollup tiers over a range (resumable)
   gridmetrics demo [--env-file F]       prepare the demo tenant and key for make run
 
 Every setting is an environment variable GRIDMETRICS_<NAME> and a flag
@@ -74,6 +75,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runKeyList(ctx, rest[1:], stdout, stderr)
 	case cmd == "apikey" && sub == "revoke":
 		return runKeyRevoke(ctx, rest[1:], stdout, stderr)
+	case cmd == "rollup" && sub == "backfill":
+		return runRollupBackfill(ctx, rest[1:], stdout, stderr)
 	case cmd == "demo":
 		return runDemo(ctx, rest, stdout, stderr)
 	case cmd == "help" || cmd == "-h" || cmd == "--help":

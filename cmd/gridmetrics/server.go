@@ -18,6 +18,7 @@ import (
 	"github.com/gridmetrics/gridmetrics/api"
 	"github.com/gridmetrics/gridmetrics/auth"
 	"github.com/gridmetrics/gridmetrics/ingest"
+	"github.com/gridmetrics/gridmetrics/rollups"
 	"github.com/gridmetrics/gridmetrics/schema"
 	"github.com/gridmetrics/gridmetrics/sources"
 )
@@ -30,6 +31,7 @@ type Main struct {
 
 	pool     *pgxpool.Pool
 	pipeline *ingest.Pipeline
+	rollups  *rollups.Runner
 	app      *fiber.App
 	ln       net.Listener
 	done     chan struct{} // closed when the server stops serving
@@ -87,6 +89,16 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		MaxBody:  m.Config.BodyLimit,
 	}
 
+	if m.Config.RunRollups {
+		cfg := m.Config.Rollups
+		cfg.Retention = map[string]time.Duration{"readings": m.Config.RawRetention, "rollup_15m": m.Config.Rollup15mRetention}
+		m.rollups = rollups.NewRunner(m.pool, cfg, m.Log, rollups.NewMetrics(reg))
+		// TimescaleDB drops old chunks through its own policies.
+		if err := m.rollups.Start(m.backend == schema.BackendPostgreSQL); err != nil {
+			return err
+		}
+	}
+
 	m.app = api.New(m.Config.apiConfig(m.Log))
 	api.MountHealth(m.app, m.ready)
 	// Scraped by Prometheus without credentials; restrict it at the proxy
@@ -95,6 +107,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	v1 := m.app.Group("/v1", authn.Middleware())
 	sources.Mount(v1, sourceStore)
 	ingest.Mount(v1, ingestService)
+	rollups.Mount(v1, m.pool)
 
 	if m.ln, err = net.Listen("tcp", m.Config.Addr); err != nil {
 		return fmt.Errorf("listen on %s: %w", m.Config.Addr, err)
@@ -128,10 +141,13 @@ func (m *Main) Close() error {
 			err = errors.Join(err, m.serveErr)
 		}
 	}
+	ctx, cancel := context.WithDeadline(context.Background(), deadline.Add(time.Second))
+	defer cancel()
 	if m.pipeline != nil {
-		ctx, cancel := context.WithDeadline(context.Background(), deadline.Add(time.Second))
 		err = errors.Join(err, m.pipeline.Close(ctx))
-		cancel()
+	}
+	if m.rollups != nil {
+		m.rollups.Stop(ctx)
 	}
 	if m.stopBg != nil {
 		m.stopBg()
