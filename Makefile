@@ -33,8 +33,17 @@ test-postgres: ## every package against the private PostgreSQL test cluster
 	GRIDMETRICS_TEST_DATABASE_URL=$$url $(GO) test -count=1 -race ./...
 
 .PHONY: test-timescale
-test-timescale: ## schema and store tests against TimescaleDB (WASM build, Node harness)
+test-timescale: ## schema, store, ingest and rollup tests against TimescaleDB (WASM build, Node harness)
 	@scripts/test-timescale.sh
+
+FUZZTIME ?= 10s
+.PHONY: fuzz
+fuzz: ## run every fuzz target for FUZZTIME (default 10s) each
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  for target in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "== $$pkg $$target"; $(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; \
+	done
 
 .PHONY: lint
 lint: ## gofmt and go vet
