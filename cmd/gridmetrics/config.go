@@ -14,6 +14,7 @@ import (
 	"github.com/gridmetrics/gridmetrics/api"
 	"github.com/gridmetrics/gridmetrics/auth"
 	"github.com/gridmetrics/gridmetrics/ingest"
+	"github.com/gridmetrics/gridmetrics/query"
 	"github.com/gridmetrics/gridmetrics/rollups"
 	"github.com/gridmetrics/gridmetrics/schema"
 )
@@ -45,6 +46,8 @@ type Config struct {
 
 	Ingest  ingest.PipelineConfig
 	MaxSkew time.Duration
+
+	Query query.Config
 
 	Rollups            rollups.Config
 	RunRollups         bool
@@ -190,6 +193,8 @@ func (c *Config) bindServer(b *binder) {
 	b.int(&c.Ingest.Writers, "ingest-writers", 2, "batches written at once, each on its own connection")
 	b.duration(&c.Ingest.InvalidationHorizon, "ingest-invalidation-horizon", 10*time.Minute, "readings older than this are recorded for the rollups to re-aggregate")
 	b.duration(&c.MaxSkew, "ingest-max-skew", 10*time.Minute, "how far ahead of the server clock a reading may be")
+	b.int(&c.Query.MaxPoints, "query-max-points", 10_000, "points (rows or buckets) one query response may hold")
+	b.duration(&c.Query.Timeout, "query-timeout", time.Minute, "how long one query may run, streaming included")
 	b.bool(&c.RunRollups, "rollup-jobs", true, "run the rollup cron jobs in this process (replicas share them through an advisory lock)")
 	c.Rollups.Specs = map[string]string{}
 	for _, tier := range []string{"15m", "1h", "1d"} {

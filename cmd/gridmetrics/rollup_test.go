@@ -16,7 +16,7 @@ func TestRollupJobsRun(t *testing.T) {
 	e := newIngestEnv(t, "--rollup-spec-15m", "@every 1s", "--rollup-spec-1h", "@every 1s", "--rollup-spec-1d", "@every 1s",
 		"--rollup-invalidation-spec", "@every 1s")
 	e.createSource("M-1", "meter")
-	day := time.Now().UTC().Truncate(24*time.Hour).Add(-48 * time.Hour)
+	day := time.Now().UTC().Truncate(24 * time.Hour).Add(-48 * time.Hour)
 	var rows []string
 	for i := range 96 {
 		rows = append(rows, fmt.Sprintf(`{"source":"M-1","metric":"energy_import","time":%q,"value":%d}`,

@@ -18,6 +18,7 @@ import (
 	"github.com/gridmetrics/gridmetrics/api"
 	"github.com/gridmetrics/gridmetrics/auth"
 	"github.com/gridmetrics/gridmetrics/ingest"
+	"github.com/gridmetrics/gridmetrics/query"
 	"github.com/gridmetrics/gridmetrics/rollups"
 	"github.com/gridmetrics/gridmetrics/schema"
 	"github.com/gridmetrics/gridmetrics/sources"
@@ -108,6 +109,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	sources.Mount(v1, sourceStore)
 	ingest.Mount(v1, ingestService)
 	rollups.Mount(v1, m.pool)
+	query.Mount(v1, query.NewService(m.pool, sourceStore, metrics, m.queryConfig()))
 
 	if m.ln, err = net.Listen("tcp", m.Config.Addr); err != nil {
 		return fmt.Errorf("listen on %s: %w", m.Config.Addr, err)
@@ -193,4 +195,10 @@ func openPool(ctx context.Context, cfg Config) (*pgxpool.Pool, error) {
 		return nil, fmt.Errorf("connect to database %s:%d: %w", pc.ConnConfig.Host, pc.ConnConfig.Port, err)
 	}
 	return pool, nil
+}
+
+func (m *Main) queryConfig() query.Config {
+	cfg := m.Config.Query
+	cfg.Logger = m.Log
+	return cfg
 }
