@@ -98,3 +98,33 @@ func (c *CDR) Reprice(t *Tariff) (*CDR, Result, error) {
 	}
 	return &out, r, nil
 }
+
+// OwnTariff returns the tariff the CDR's sender priced it with, to reprice
+// the CDR as received: the one of its tariffs that its charging periods name
+// (tariff_id), else its only tariff. A CDR without tariffs, with several and
+// no period naming one, or naming one it does not carry is a
+// *ValidationError.
+func (c *CDR) OwnTariff() (*Tariff, error) {
+	var ps problems
+	for i, p := range c.ChargingPeriods {
+		if p.TariffID == "" {
+			continue
+		}
+		for _, t := range c.Tariffs {
+			if t.ID == p.TariffID {
+				return t, nil
+			}
+		}
+		ps.add(field(index("charging_periods", i), "tariff_id"), "%q is none of the CDR's tariffs", p.TariffID)
+		return nil, ps.err()
+	}
+	switch len(c.Tariffs) {
+	case 0:
+		ps.add("tariffs", "the CDR carries no tariff to price it with")
+	case 1:
+		return c.Tariffs[0], nil
+	default:
+		ps.add("tariffs", "the CDR carries %d tariffs and no charging period names one", len(c.Tariffs))
+	}
+	return nil, ps.err()
+}

@@ -24,6 +24,8 @@ Usage:
   gridmetrics apikey list --tenant T
   gridmetrics apikey revoke --tenant T KEY
   gridmetrics rollup backfill --from T --to T   rebuild the rollup tiers over a range (resumable)
+  gridmetrics tariff validate FILE      list every problem of an OCPI tariff (exit 1 if any)
+  gridmetrics tariff price --cdr FILE [--tariff FILE] [--tz ZONE]   price an OCPI CDR; prints it with total_* computed
   gridmetrics demo [--env-file F]       prepare the demo tenant and key for make run
 
 Every setting is an environment variable GRIDMETRICS_<NAME> and a flag
@@ -77,6 +79,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runKeyRevoke(ctx, rest[1:], stdout, stderr)
 	case cmd == "rollup" && sub == "backfill":
 		return runRollupBackfill(ctx, rest[1:], stdout, stderr)
+	case cmd == "tariff" && sub == "validate":
+		return runTariffValidate(rest[1:], stdout, stderr)
+	case cmd == "tariff" && sub == "price":
+		return runTariffPrice(rest[1:], stdout, stderr)
 	case cmd == "demo":
 		return runDemo(ctx, rest, stdout, stderr)
 	case cmd == "help" || cmd == "-h" || cmd == "--help":

@@ -22,6 +22,7 @@ import (
 	"github.com/gridmetrics/gridmetrics/rollups"
 	"github.com/gridmetrics/gridmetrics/schema"
 	"github.com/gridmetrics/gridmetrics/sources"
+	"github.com/gridmetrics/gridmetrics/tariffs"
 )
 
 // Main is the running service: its pool, HTTP app and listener. Run starts
@@ -110,6 +111,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	ingest.Mount(v1, ingestService)
 	rollups.Mount(v1, m.pool)
 	query.Mount(v1, query.NewService(m.pool, sourceStore, metrics, m.queryConfig()))
+	tariffs.Mount(v1, tariffs.NewStore(m.pool))
 
 	if m.ln, err = net.Listen("tcp", m.Config.Addr); err != nil {
 		return fmt.Errorf("listen on %s: %w", m.Config.Addr, err)
