@@ -61,11 +61,23 @@ func insert(t *testing.T, pool *pgxpool.Pool, rows []sample) {
 	}
 }
 
+// refreshAll refreshes every tier. A session cancelled mid-job holds its
+// lock until the server notices the closed connection, so a busy lock is
+// retried for a few seconds.
 func refreshAll(t *testing.T, r *Runner) {
 	t.Helper()
 	for _, tier := range Tiers {
-		if err := r.Refresh(context.Background(), tier); err != nil {
-			t.Fatalf("refresh %s: %v", tier.Name, err)
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			err := r.Refresh(context.Background(), tier)
+			if isBusy(err) && time.Now().Before(deadline) {
+				time.Sleep(50 * time.Millisecond)
+				continue
+			}
+			if err != nil {
+				t.Fatalf("refresh %s: %v", tier.Name, err)
+			}
+			break
 		}
 	}
 }
