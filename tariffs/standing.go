@@ -14,12 +14,15 @@ func (mp *meterPricer) standing() int {
 	last := mp.to.Add(-time.Nanosecond).In(p.loc)
 	ly, lm, ld := last.Date()
 	var bpEnd time.Time
+	nextBreak := 0
 	for civil(y, m, d) <= civil(ly, lm, ld) {
 		start := time.Date(y, m, d, 0, 0, 0, 0, p.loc).UTC()
 		end := time.Date(y, m, d+1, 0, 0, 0, 0, p.loc).UTC()
 		if !start.Before(bpEnd) {
 			_, bpEnd = p.billingBounds(start)
 			mp.ls.closeAll() // STANDING lines do not span billing periods
+		} else if mp.breakAt(start, &nextBreak) {
+			mp.ls.closeAll()
 		}
 		var mo moment
 		mo.setLocal(start, p.loc)

@@ -18,6 +18,11 @@ type MeterUsage struct {
 	// every day between the first interval and the last, since supply is a
 	// contract, not a reading.
 	Intervals []IntervalEnergy
+	// Breaks, optional and in time order, are instants at which every line
+	// ends even where the same price goes on, so that the lines of a result
+	// can be grouped into days or months exactly. Only breaks that are
+	// interval starts (and, for STANDING, local midnights) take effect.
+	Breaks []time.Time
 }
 
 // IntervalEnergy is the energy of one settlement interval [Start,
@@ -55,7 +60,7 @@ func PriceMeter(t *Tariff, u MeterUsage, feed PriceFeed) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	mp := meterPricer{p: p, feed: feed, tariffID: t.ID}
+	mp := meterPricer{p: p, feed: feed, tariffID: t.ID, breaks: u.Breaks}
 	return mp.price(u)
 }
 
@@ -68,6 +73,16 @@ type meterPricer struct {
 	cut      cutter
 	bp       billing
 	from, to time.Time // the usage
+	breaks   []time.Time
+}
+
+// breakAt reports whether t is one of the breaks at or after *next (an
+// index into mp.breaks), moving *next past the breaks before t.
+func (mp *meterPricer) breakAt(t time.Time, next *int) bool {
+	for *next < len(mp.breaks) && mp.breaks[*next].Before(t) {
+		*next++
+	}
+	return *next < len(mp.breaks) && mp.breaks[*next].Equal(t)
 }
 
 // billing is the state of one billing period.
@@ -103,8 +118,12 @@ func (mp *meterPricer) price(u MeterUsage) (Result, error) {
 		mp.to = u.Intervals[len(u.Intervals)-1].Start.UTC().Add(ivl)
 		mp.cut.reset(p, mp.from, mp.to)
 	}
+	nextBreak := 0
 	for _, iv := range u.Intervals {
 		s := iv.Start.UTC()
+		if mp.breakAt(s, &nextBreak) {
+			mp.ls.closeAll()
+		}
 		if !s.Before(mp.bp.end) || s.Before(mp.bp.start) {
 			if err := mp.closePeriod(); err != nil {
 				return Result{}, err

@@ -110,8 +110,11 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	sources.Mount(v1, sourceStore)
 	ingest.Mount(v1, ingestService)
 	rollups.Mount(v1, m.pool)
-	query.Mount(v1, query.NewService(m.pool, sourceStore, metrics, m.queryConfig()))
-	tariffs.Mount(v1, tariffs.NewStore(m.pool))
+	queryService := query.NewService(m.pool, sourceStore, metrics, m.queryConfig())
+	query.Mount(v1, queryService)
+	tariffStore := tariffs.NewStore(m.pool)
+	tariffs.Mount(v1, tariffStore)
+	tariffs.MountCost(v1, &tariffs.CostService{Tariffs: tariffStore, Sources: sourceStore, Meters: queryService})
 
 	if m.ln, err = net.Listen("tcp", m.Config.Addr); err != nil {
 		return fmt.Errorf("listen on %s: %w", m.Config.Addr, err)
