@@ -6,10 +6,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -228,6 +230,13 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	if err != nil {
 		return err
+	}
+	loaded, err := loadDemo(ctx, pool, t.ID, time.Now(), slog.New(slog.NewTextHandler(stderr, nil)))
+	if err != nil {
+		return fmt.Errorf("load demo data: %w", err)
+	}
+	if loaded != nil {
+		fmt.Fprint(stdout, demoSummary(loaded))
 	}
 	key := readEnvValue(envFile, "GRIDMETRICS_API_KEY")
 	if key != "" {

@@ -321,6 +321,27 @@ func TestDemoKeepsAWorkingKey(t *testing.T) {
 	if tenants := cli(t, dbURL, "tenant", "list"); strings.Count(tenants, demoTenant) != 1 {
 		t.Fatalf("tenant list:\n%s", tenants)
 	}
+
+	// The demo data answers a newcomer's first queries.
+	m := startServer(t, dbURL, "--rollup-jobs=false")
+	c := client{t, "http://" + m.Addr(), first}
+	site := c.do("GET", "/v1/sources?site_id="+demoSite, "")
+	if total, _ := site.Body["pagination"].(map[string]any)["total"].(float64); total != 1+2*demoChargers {
+		t.Fatalf("demo site: %v", site.Body)
+	}
+	loc, _ := time.LoadLocation(demoZone)
+	y, mo, d := time.Now().In(loc).AddDate(0, 0, -2).Date()
+	day := time.Date(y, mo, d, 0, 0, 0, 0, loc)
+	span := "from=" + day.UTC().Format(time.RFC3339) + "&to=" + day.AddDate(0, 0, 1).UTC().Format(time.RFC3339)
+	energy := c.do("GET", "/v1/sites/"+demoSite+"/energy?bucket=1d&"+span, "")
+	expect(t, "demo site energy", energy, 200, "")
+	grid := c.do("GET", "/v1/sources?external_id=GRID-1", "").Body["data"].([]any)[0].(map[string]any)["id"].(string)
+	cost := c.do("GET", "/v1/sources/"+grid+"/cost?bucket=day&"+span, "")
+	expect(t, "demo grid cost", cost, 200, "")
+	tar := c.do("GET", "/v1/tariffs", "")
+	if list, _ := tar.Body["data"].([]any); len(list) != 2 {
+		t.Fatalf("demo tariffs: %v", tar.Body)
+	}
 }
 
 // TestConfigFromEnvironment cannot run in parallel: it sets variables.
