@@ -79,12 +79,13 @@ func (h handlers) ocppMeterValues(c *fiber.Ctx) error {
 	if err != nil {
 		return api.Validation("", "%v", err)
 	}
-	return h.answer(c, mv.Rows, mv.Rejected, registerCharger(box))
+	return h.answer(c, mv.Rows, mv.Rejected, RegisterCharger(box))
 }
 
-// registerCharger registers a charge box and its connectors on first
-// sight: chargers cannot be registered by hand at fleet scale.
-func registerCharger(box string) sources.Register {
+// RegisterCharger registers a charge box and its connectors on first
+// sight: chargers cannot be registered by hand at fleet scale. The session
+// routes of the same charge box use it too.
+func RegisterCharger(box string) sources.Register {
 	return func(missing []string) []sources.NewSource {
 		out := []sources.NewSource{{ExternalID: box, Kind: sources.KindCharger}}
 		for _, ref := range missing {

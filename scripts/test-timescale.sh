@@ -4,7 +4,7 @@
 # test/timescale/server.mjs. The server takes one connection at a time, so
 # the tests run serially (-p 1) and isolate themselves by schema.
 #
-#   scripts/test-timescale.sh                   the schema, store, ingest, rollup, query and tariff packages
+#   scripts/test-timescale.sh                   every package with a store
 #   scripts/test-timescale.sh ./rollups/... -run TestRetention
 #
 # Arguments go to `go test` as they are. The port is
@@ -96,7 +96,7 @@ done
 say "TimescaleDB harness ready on 127.0.0.1:$port (pid $server_pid)"
 
 if [ "$#" -eq 0 ]; then
-  set -- ./schema/... ./auth/... ./sources/... ./ingest/... ./rollups/... ./query/... ./tariffs/...
+  set -- ./schema/... ./auth/... ./sources/... ./ingest/... ./rollups/... ./query/... ./tariffs/... ./sessions/...
 fi
 
 status=0

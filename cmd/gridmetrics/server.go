@@ -21,6 +21,7 @@ import (
 	"github.com/gridmetrics/gridmetrics/query"
 	"github.com/gridmetrics/gridmetrics/rollups"
 	"github.com/gridmetrics/gridmetrics/schema"
+	"github.com/gridmetrics/gridmetrics/sessions"
 	"github.com/gridmetrics/gridmetrics/sources"
 	"github.com/gridmetrics/gridmetrics/tariffs"
 )
@@ -34,6 +35,7 @@ type Main struct {
 	pool     *pgxpool.Pool
 	pipeline *ingest.Pipeline
 	rollups  *rollups.Runner
+	sessions *sessions.Service
 	app      *fiber.App
 	ln       net.Listener
 	done     chan struct{} // closed when the server stops serving
@@ -115,6 +117,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	tariffStore := tariffs.NewStore(m.pool)
 	tariffs.Mount(v1, tariffStore)
 	tariffs.MountCost(v1, &tariffs.CostService{Tariffs: tariffStore, Sources: sourceStore, Meters: queryService})
+	m.sessions = sessions.NewService(m.pool, resolver, ingestService, assignedTariffs{tariffStore}, sessions.Config{Logger: m.Log})
+	m.sessions.StartWorker()
+	sessions.Mount(v1, m.sessions, m.Log)
 
 	if m.ln, err = net.Listen("tcp", m.Config.Addr); err != nil {
 		return fmt.Errorf("listen on %s: %w", m.Config.Addr, err)
@@ -155,6 +160,9 @@ func (m *Main) Close() error {
 	}
 	if m.rollups != nil {
 		m.rollups.Stop(ctx)
+	}
+	if m.sessions != nil {
+		m.sessions.StopWorker(ctx)
 	}
 	if m.stopBg != nil {
 		m.stopBg()
@@ -206,4 +214,20 @@ func (m *Main) queryConfig() query.Config {
 	cfg := m.Config.Query
 	cfg.Logger = m.Log
 	return cfg
+}
+
+// assignedTariffs finds a session's tariff among the tariff store's
+// assignments: the charging tariff version assigned to the source at the
+// instant, referred to as "tar_…@version".
+type assignedTariffs struct{ st *tariffs.Store }
+
+func (a assignedTariffs) TariffAt(ctx context.Context, tenantID, sourceID int64, at time.Time) (*tariffs.Tariff, string, error) {
+	vs, err := a.st.AssignedTariffs(ctx, tenantID, sourceID, tariffs.KindCharging, at, at.Add(time.Microsecond))
+	if err != nil {
+		return nil, "", err
+	}
+	if len(vs) == 0 {
+		return nil, "", sessions.ErrNoTariff
+	}
+	return vs[0].Tariff, fmt.Sprintf("%s@%d", vs[0].TariffID, vs[0].Version), nil
 }

@@ -1,0 +1,116 @@
+package sessions
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// The pricing worker prices completed sessions. Several may run (one per
+// replica): each claims a batch of completed sessions with SELECT … FOR
+// UPDATE SKIP LOCKED and a lease (Store.claim), prices them outside any
+// transaction, and stores each result only if the session is still at the
+// version it priced (Store.storePricing) — a session that changed meanwhile
+// (a late OCPP event) is left for the next round. It wakes when this
+// process completes a session and polls for the rest.
+
+// Wake tells the pricing worker there is a completed session.
+func (svc *Service) Wake() {
+	select {
+	case svc.wake <- struct{}{}:
+	default:
+	}
+}
+
+// StartWorker starts the pricing worker in the background; StopWorker
+// stops it.
+func (svc *Service) StartWorker() {
+	svc.mu.Lock()
+	defer svc.mu.Unlock()
+	if svc.cancel != nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	svc.cancel, svc.stopped = cancel, make(chan struct{})
+	go func() {
+		defer close(svc.stopped)
+		svc.runWorker(ctx)
+	}()
+}
+
+// StopWorker stops the pricing worker and waits for it, at most until ctx
+// is done. Sessions it claimed and did not finish are priced by another
+// worker once their lease runs out.
+func (svc *Service) StopWorker(ctx context.Context) {
+	svc.mu.Lock()
+	cancel, stopped := svc.cancel, svc.stopped
+	svc.cancel = nil
+	svc.mu.Unlock()
+	if cancel == nil {
+		return
+	}
+	cancel()
+	select {
+	case <-stopped:
+	case <-ctx.Done():
+	}
+}
+
+func (svc *Service) runWorker(ctx context.Context) {
+	tick := time.NewTicker(svc.cfg.PollInterval)
+	defer tick.Stop()
+	for {
+		n, err := svc.PricePending(ctx)
+		if err != nil && ctx.Err() == nil {
+			svc.cfg.Logger.Error("pricing sessions", "err", err)
+		}
+		if n > 0 && err == nil {
+			continue // there may be more
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-svc.wake:
+		case <-tick.C:
+		}
+	}
+}
+
+// PricePending prices one batch of completed sessions and returns how many
+// it claimed. The worker calls it; tests and tools may too.
+func (svc *Service) PricePending(ctx context.Context) (int, error) {
+	batch, err := svc.store.claim(ctx, svc.cfg.Batch, svc.cfg.Lease)
+	if err != nil {
+		return 0, err
+	}
+	var errs []error
+	for _, c := range batch {
+		if ctx.Err() != nil {
+			break
+		}
+		if err := svc.priceClaimed(ctx, c); err != nil {
+			// The claim stays: the session is retried when its lease runs out.
+			errs = append(errs, err)
+		}
+	}
+	return len(batch), errors.Join(errs...)
+}
+
+func (svc *Service) priceClaimed(ctx context.Context, c claimed) error {
+	s, err := svc.store.getByID(ctx, c.id)
+	if err != nil {
+		return err
+	}
+	if s.Version != c.version || s.Status != StatusCompleted || s.StopTime == nil {
+		return nil // changed since the claim; whatever changed it re-queued it if needed
+	}
+	p, err := svc.compute(ctx, &s, *s.StopTime)
+	if err != nil {
+		return err
+	}
+	_, err = svc.store.storePricing(ctx, c.tenantID, c.id, c.version, p)
+	if errors.Is(err, errStale) {
+		return nil
+	}
+	return err
+}
