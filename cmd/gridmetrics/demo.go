@@ -14,6 +14,7 @@ import (
 
 	"github.com/gridmetrics/gridmetrics/api"
 	"github.com/gridmetrics/gridmetrics/ingest"
+	"github.com/gridmetrics/gridmetrics/sessions"
 	"github.com/gridmetrics/gridmetrics/sources"
 	"github.com/gridmetrics/gridmetrics/tariffs"
 )
@@ -71,10 +72,19 @@ func loadDemo(ctx context.Context, pool *pgxpool.Pool, tenantID int64, now time.
 	end := now.Truncate(time.Minute).Add(-time.Minute)
 	start := time.Date(end.Year(), end.Month(), end.Day()-demoDays, 0, 0, 0, 0, loc)
 	rows, sessions := demoReadings(start, end, loc)
-	if err := ingestDemo(ctx, pool, srcStore, tenantID, rows, log); err != nil {
+	resolver := sources.NewResolver(srcStore)
+	ingestSvc, closeIngest, err := demoIngest(ctx, pool, srcStore, resolver)
+	if err != nil {
+		return nil, err
+	}
+	defer closeIngest()
+	if err := ingestDemo(ctx, ingestSvc, tenantID, rows, log); err != nil {
 		return nil, err
 	}
 	if err := demoTariffs(ctx, pool, tenantID, start); err != nil {
+		return nil, err
+	}
+	if err := demoSessions(ctx, pool, resolver, ingestSvc, tenantID, sessions); err != nil {
 		return nil, err
 	}
 	return sessions, nil
@@ -152,19 +162,23 @@ func demoReadings(start, end time.Time, loc *time.Location) ([]ingest.Row, []dem
 	return rows, sessions
 }
 
-// ingestDemo writes rows through an ingest pipeline of its own, in
-// request-sized slices, as clients would.
-func ingestDemo(ctx context.Context, pool *pgxpool.Pool, srcStore *sources.Store, tenantID int64, rows []ingest.Row, log *slog.Logger) error {
+// demoIngest starts an ingest pipeline of the demo's own.
+func demoIngest(ctx context.Context, pool *pgxpool.Pool, srcStore *sources.Store, resolver *sources.Resolver) (*ingest.Service, func(), error) {
 	metrics, err := srcStore.Metrics(ctx)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	im := ingest.NewMetrics(nil)
 	p := ingest.NewPipeline(pool, ingest.PipelineConfig{}, quiet, im, nil)
-	defer p.Close(context.Background())
-	svc := &ingest.Service{Pipeline: p, Resolver: sources.NewResolver(srcStore), Catalog: ingest.NewCatalog(metrics),
+	svc := &ingest.Service{Pipeline: p, Resolver: resolver, Catalog: ingest.NewCatalog(metrics),
 		Limits: ingest.Limits{MaxSkew: 10 * time.Minute}, Metrics: im, MaxBody: 16 << 20}
+	return svc, func() { _ = p.Close(context.Background()) }, nil
+}
+
+// ingestDemo writes rows through the ingest pipeline in request-sized
+// slices, as clients would.
+func ingestDemo(ctx context.Context, svc *ingest.Service, tenantID int64, rows []ingest.Row, log *slog.Logger) error {
 	const chunk = 5000
 	for i := 0; i < len(rows); i += chunk {
 		batch := rows[i:min(i+chunk, len(rows))]
@@ -240,4 +254,32 @@ func demoSummary(sessions []demoSession) string {
 	fmt.Fprintf(&b, "Demo depot %q: grid meter GRID-1, chargers CB-0001…CB-%04d (connectors …/1), price feed EPEX-DE;\n", demoSite, demoChargers)
 	fmt.Fprintf(&b, "%d days of minute readings, %d charging sessions, a time-of-use charging tariff and a supply tariff.\n", demoDays, len(sessions))
 	return b.String()
+}
+
+// demoSessions records the simulated sessions through the sessions service
+// (start, then stop when the car leaves) and prices them all, so the
+// billing pull has something real to serve.
+func demoSessions(ctx context.Context, pool *pgxpool.Pool, resolver *sources.Resolver, readings *ingest.Service, tenantID int64, list []demoSession) error {
+	svc := sessions.NewService(pool, resolver, readings, assignedTariffs{tariffs.NewStore(pool)},
+		sessions.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	for i, s := range list {
+		start, stop := s.meterStartWh, s.meterStopWh
+		started, _, err := svc.Start(ctx, tenantID, sessions.NewSession{Source: s.connector, ExternalID: fmt.Sprintf("demo-%d", i+1),
+			IDTag: fmt.Sprintf("RFID-%04d", i%40), StartTime: s.start, MeterStart: &start})
+		if err != nil {
+			return fmt.Errorf("demo session %d: %w", i+1, err)
+		}
+		if _, err := svc.Stop(ctx, tenantID, started.PublicID, sessions.StopSession{StopTime: s.leave, MeterStop: &stop, Reason: "EVDisconnected"}); err != nil {
+			return fmt.Errorf("demo session %d: %w", i+1, err)
+		}
+	}
+	for {
+		n, err := svc.PricePending(ctx)
+		if err != nil {
+			return fmt.Errorf("price demo sessions: %w", err)
+		}
+		if n == 0 {
+			return nil
+		}
+	}
 }

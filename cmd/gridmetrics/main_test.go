@@ -342,6 +342,16 @@ func TestDemoKeepsAWorkingKey(t *testing.T) {
 	if list, _ := tar.Body["data"].([]any); len(list) != 2 {
 		t.Fatalf("demo tariffs: %v", tar.Body)
 	}
+	priced := c.do("GET", "/v1/sessions?status=priced&limit=500", "")
+	expect(t, "demo sessions", priced, 200, "")
+	list, _ := priced.Body["data"].([]any)
+	if len(list) < 8*demoChargers {
+		t.Fatalf("%d priced demo sessions, want most of two a day per charger", len(list))
+	}
+	failed := c.do("GET", "/v1/sessions?status=failed", "")
+	if l, _ := failed.Body["data"].([]any); len(l) != 0 {
+		t.Fatalf("failed demo sessions: %v", l)
+	}
 }
 
 // TestConfigFromEnvironment cannot run in parallel: it sets variables.
