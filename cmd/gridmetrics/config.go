@@ -17,6 +17,7 @@ import (
 	"github.com/gridmetrics/gridmetrics/query"
 	"github.com/gridmetrics/gridmetrics/rollups"
 	"github.com/gridmetrics/gridmetrics/schema"
+	"github.com/gridmetrics/gridmetrics/sessions"
 )
 
 // DefaultDatabaseURL is the private cluster that scripts/pg.sh starts for
@@ -47,7 +48,8 @@ type Config struct {
 	Ingest  ingest.PipelineConfig
 	MaxSkew time.Duration
 
-	Query query.Config
+	Query    query.Config
+	Sessions sessions.Config
 
 	Rollups            rollups.Config
 	RunRollups         bool
@@ -195,6 +197,8 @@ func (c *Config) bindServer(b *binder) {
 	b.duration(&c.MaxSkew, "ingest-max-skew", 10*time.Minute, "how far ahead of the server clock a reading may be")
 	b.int(&c.Query.MaxPoints, "query-max-points", 10_000, "points (rows or buckets) one query response may hold")
 	b.duration(&c.Query.Timeout, "query-timeout", time.Minute, "how long one query may run, streaming included")
+	b.float(&c.Sessions.ParkingThreshold, "session-parking-threshold", 100, "power in W below which a session without OCPP charging states counts as parked")
+	b.duration(&c.Sessions.PollInterval, "session-poll-interval", 5*time.Second, "how often the pricing worker looks for completed sessions it was not woken for")
 	b.bool(&c.RunRollups, "rollup-jobs", true, "run the rollup cron jobs in this process (replicas share them through an advisory lock)")
 	c.Rollups.Specs = map[string]string{}
 	for _, tier := range []string{"15m", "1h", "1d"} {

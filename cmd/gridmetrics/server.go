@@ -117,7 +117,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	tariffStore := tariffs.NewStore(m.pool)
 	tariffs.Mount(v1, tariffStore)
 	tariffs.MountCost(v1, &tariffs.CostService{Tariffs: tariffStore, Sources: sourceStore, Meters: queryService})
-	m.sessions = sessions.NewService(m.pool, resolver, ingestService, assignedTariffs{tariffStore}, sessions.Config{Logger: m.Log})
+	m.sessions = sessions.NewService(m.pool, resolver, ingestService, assignedTariffs{tariffStore}, m.sessionsConfig())
 	m.sessions.StartWorker()
 	sessions.Mount(v1, m.sessions, m.Log)
 
@@ -230,4 +230,10 @@ func (a assignedTariffs) TariffAt(ctx context.Context, tenantID, sourceID int64,
 		return nil, "", sessions.ErrNoTariff
 	}
 	return vs[0].Tariff, fmt.Sprintf("%s@%d", vs[0].TariffID, vs[0].Version), nil
+}
+
+func (m *Main) sessionsConfig() sessions.Config {
+	cfg := m.Config.Sessions
+	cfg.Logger = m.Log
+	return cfg
 }
