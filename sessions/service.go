@@ -69,6 +69,9 @@ type Config struct {
 	PollInterval time.Duration
 	// Batch is the number of sessions the worker claims at once. Default 32.
 	Batch int
+	// Concurrency is the number of claimed sessions priced at once.
+	// Default 4.
+	Concurrency int
 	// Lease is how long a claimed session is left to its worker before
 	// another may take it. Default 1m.
 	Lease time.Duration
@@ -78,6 +81,9 @@ type Config struct {
 
 // WithDefaults returns the config with zero fields set to their defaults.
 func (c Config) WithDefaults() Config {
+	if c.Concurrency <= 0 {
+		c.Concurrency = 4
+	}
 	if c.ParkingThreshold <= 0 {
 		c.ParkingThreshold = 100
 	}

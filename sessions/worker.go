@@ -3,6 +3,7 @@ package sessions
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 )
 
@@ -83,16 +84,31 @@ func (svc *Service) PricePending(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	var errs []error
+	// Pricing a session is a dozen short round trips to the database: a
+	// few at once keep both the service and the database busy.
+	var (
+		mu   sync.Mutex
+		errs []error
+		wg   sync.WaitGroup
+		sem  = make(chan struct{}, svc.cfg.Concurrency)
+	)
 	for _, c := range batch {
 		if ctx.Err() != nil {
 			break
 		}
-		if err := svc.priceClaimed(ctx, c); err != nil {
-			// The claim stays: the session is retried when its lease runs out.
-			errs = append(errs, err)
-		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if err := svc.priceClaimed(ctx, c); err != nil {
+				// The claim stays: the session is retried when its lease runs out.
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		}()
 	}
+	wg.Wait()
 	return len(batch), errors.Join(errs...)
 }
 
