@@ -62,3 +62,21 @@ BENCH_INGEST_FLAGS ?=
 .PHONY: bench-ingest
 bench-ingest: ## ingest over HTTP (JSON, Arrow) against raw pgx CopyFrom; flags: BENCH_INGEST_FLAGS="-rows 500000"
 	$(GO) run ./bench/ingest $(BENCH_INGEST_FLAGS)
+
+BENCH_QUERY_FLAGS ?=
+.PHONY: bench-query
+bench-query: ## dashboard queries from rollups against raw readings (43.2 M rows); flags: BENCH_QUERY_FLAGS="-keep -iterations 50"
+	$(GO) run ./bench/query $(BENCH_QUERY_FLAGS)
+
+.PHONY: bench-pricing
+bench-pricing: ## sessions priced per second per core (3-element time-of-use, 10 periods) and meter-months per second (15-minute dynamic)
+	@$(GO) test -run '^$$' -bench 'BenchmarkPrice' -benchtime 2s ./tariffs/ | tee /dev/stderr | awk ' \
+	  /BenchmarkPriceSession\/tou3\/10periods-/ { for (i = 1; i <= NF; i++) if ($$(i+1) == "sessions/s") one = $$i } \
+	  /BenchmarkPriceSession\/tou3\/10periods\/parallel/ { for (i = 1; i <= NF; i++) if ($$(i+1) == "sessions/s") all = $$i } \
+	  /BenchmarkPriceMeterMonth/ { for (i = 1; i <= NF; i++) if ($$(i+1) == "meter-months/s") mm = $$i } \
+	  END { printf "sessions_per_s_core=%.0f sessions_per_s_all_cores=%.0f meter_months_per_s=%.0f\n", one, all, mm }'
+
+BENCH_BILLING_FLAGS ?=
+.PHONY: bench-billing
+bench-billing: ## price 100,000 sessions from stored readings, export them (NDJSON, Arrow) against a plain COPY; flags: BENCH_BILLING_FLAGS="-sessions 5000 -keep"
+	$(GO) run ./bench/billing $(BENCH_BILLING_FLAGS)

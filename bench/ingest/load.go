@@ -27,15 +27,6 @@ type runResult struct {
 
 func (r runResult) rowsPerSecond() float64 { return float64(r.rows) / r.elapsed.Seconds() }
 
-// percentile is the nearest-rank percentile of sorted durations.
-func percentile(sorted []time.Duration, p float64) time.Duration {
-	if len(sorted) == 0 {
-		return 0
-	}
-	i := int(float64(len(sorted))*p+0.999999) - 1
-	return sorted[max(0, min(i, len(sorted)-1))]
-}
-
 // postAll sends every body to POST /v1/readings from clients concurrent
 // clients, in order, and times first send to last acknowledgement. A 503 is
 // retried after a pause; any other answer than 200 with every row accepted

@@ -27,9 +27,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"net/url"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"runtime"
@@ -38,9 +36,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/gridmetrics/gridmetrics/bench/internal/benchutil"
 	"github.com/gridmetrics/gridmetrics/ingest"
 	"github.com/gridmetrics/gridmetrics/schema"
 )
@@ -92,16 +90,14 @@ func run(ctx context.Context, cfg config) error {
 	if err := cfg.validate(); err != nil {
 		return err
 	}
-	root, err := repoRoot()
+	root, err := benchutil.RepoRoot()
 	if err != nil {
 		return err
 	}
 	if cfg.databaseURL == "" {
-		out, err := exec.CommandContext(ctx, filepath.Join(root, "scripts", "pg.sh"), "test").Output()
-		if err != nil {
-			return fmt.Errorf("scripts/pg.sh test: %w", err)
+		if cfg.databaseURL, err = benchutil.TestClusterURL(ctx, root); err != nil {
+			return err
 		}
-		cfg.databaseURL = strings.TrimSpace(string(out))
 	}
 	tmp, err := os.MkdirTemp("", "bench-ingest-")
 	if err != nil {
@@ -114,7 +110,7 @@ func run(ctx context.Context, cfg config) error {
 			return err
 		}
 	}
-	bin, err := buildServer(ctx, root, tmp, profiling)
+	bin, err := benchutil.BuildServer(ctx, root, tmp, profiling)
 	if err != nil {
 		return err
 	}
@@ -123,20 +119,20 @@ func run(ctx context.Context, cfg config) error {
 	suffix := fmt.Sprintf("%s_%d", time.Now().Format("20060102_150405"), os.Getpid())
 	serviceDB, baselineDB := "bench_ingest_"+suffix, "bench_ingest_"+suffix+"_baseline"
 	for _, name := range []string{serviceDB, baselineDB} {
-		if err := adminExec(ctx, cfg.databaseURL, "CREATE DATABASE "+name); err != nil {
+		if err := benchutil.AdminExec(ctx, cfg.databaseURL, "CREATE DATABASE "+name); err != nil {
 			return fmt.Errorf("create database %s: %w", name, err)
 		}
 		if !cfg.keep {
 			defer func() {
-				if err := adminExec(context.Background(), cfg.databaseURL, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+				if err := benchutil.AdminExec(context.Background(), cfg.databaseURL, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
 					fmt.Fprintf(os.Stderr, "bench-ingest: drop %s: %v\n", name, err)
 				}
 			}()
 		}
 	}
-	serviceURL, baselineURL := withDatabase(cfg.databaseURL, serviceDB), withDatabase(cfg.databaseURL, baselineDB)
+	serviceURL, baselineURL := benchutil.WithDatabase(cfg.databaseURL, serviceDB), benchutil.WithDatabase(cfg.databaseURL, baselineDB)
 
-	basePool, err := openPool(ctx, baselineURL, cfg.clients)
+	basePool, err := benchutil.OpenPool(ctx, baselineURL, cfg.clients)
 	if err != nil {
 		return err
 	}
@@ -153,7 +149,7 @@ func run(ctx context.Context, cfg config) error {
 
 	// The service database: migrated by the CLI, a tenant that registers
 	// sources on first sight, an ingest key.
-	out, err := cli(ctx, bin, "tenant", "create", "--name", "bench", "--auto-register", "--database-url", serviceURL)
+	out, err := benchutil.CLI(ctx, bin, "tenant", "create", "--name", "bench", "--auto-register", "--database-url", serviceURL)
 	if err != nil {
 		return err
 	}
@@ -161,12 +157,12 @@ func run(ctx context.Context, cfg config) error {
 	if i < 0 {
 		return fmt.Errorf("tenant create printed no tenant id: %q", out)
 	}
-	key, err := cli(ctx, bin, "apikey", "create", "--tenant", strings.TrimSpace(out[i:]), "--scopes", "ingest", "--database-url", serviceURL)
+	key, err := benchutil.CLI(ctx, bin, "apikey", "create", "--tenant", strings.TrimSpace(out[i:]), "--scopes", "ingest", "--database-url", serviceURL)
 	if err != nil {
 		return err
 	}
 	key = strings.TrimSpace(key)
-	servicePool, err := openPool(ctx, serviceURL, 2)
+	servicePool, err := benchutil.OpenPool(ctx, serviceURL, 2)
 	if err != nil {
 		return err
 	}
@@ -194,16 +190,16 @@ func run(ctx context.Context, cfg config) error {
 	}
 	serverArgs := []string{"--body-limit", fmt.Sprint(max(16<<20, 2*largest))}
 	serverArgs = append(serverArgs, strings.Fields(cfg.serverArgs)...)
-	srv, err := startServer(ctx, bin, serviceURL, tmp, profiling, serverArgs)
+	srv, err := benchutil.StartServer(ctx, bin, serviceURL, tmp, profiling, serverArgs)
 	if err != nil {
 		return err
 	}
-	defer srv.stop()
-	fmt.Printf("server: gridmetrics serve %s (pid %d)\n", strings.Join(serverArgs, " "), srv.cmd.Process.Pid)
+	defer srv.Stop()
+	fmt.Printf("server: gridmetrics serve %s (pid %d)\n", strings.Join(serverArgs, " "), srv.Cmd.Process.Pid)
 
 	// Register the meters and warm the server's caches with rows outside
 	// the measured range; they are removed with the rest before each run.
-	if _, err := postAll(ctx, srv.base, key, ingest.MediaJSON, warmupBodies(d), warmupSizes(d), 1); err != nil {
+	if _, err := postAll(ctx, srv.Base, key, ingest.MediaJSON, warmupBodies(d), warmupSizes(d), 1); err != nil {
 		return fmt.Errorf("warm-up: %w", err)
 	}
 
@@ -229,7 +225,7 @@ func run(ctx context.Context, cfg config) error {
 				profile = filepath.Join(cfg.profileDir, format.name+".cpu.pprof")
 			}
 			res, err := measure(ctx, format.name, servicePool, srv, profile, baseline[len(baseline)-1].rowsPerSecond(), func() (runResult, error) {
-				return postAll(ctx, srv.base, key, format.mediaType, format.bodies, sizes, cfg.clients)
+				return postAll(ctx, srv.Base, key, format.mediaType, format.bodies, sizes, cfg.clients)
 			})
 			if err != nil {
 				return err
@@ -238,13 +234,13 @@ func run(ctx context.Context, cfg config) error {
 		}
 	}
 	if profiling {
-		if err := srv.fetch("/debug/pprof/allocs", filepath.Join(cfg.profileDir, "allocs.pprof")); err != nil {
+		if err := srv.Fetch("/debug/pprof/allocs", filepath.Join(cfg.profileDir, "allocs.pprof")); err != nil {
 			return err
 		}
 		fmt.Printf("profiles in %s: go tool pprof -top %s\n", cfg.profileDir, filepath.Join(cfg.profileDir, "arrow.cpu.pprof"))
 	}
 
-	rss, err := peakRSS(srv.cmd.Process.Pid)
+	rss, err := benchutil.PeakRSS(srv.Cmd.Process.Pid)
 	if err != nil {
 		return err
 	}
@@ -257,12 +253,12 @@ func run(ctx context.Context, cfg config) error {
 		arrowLatencies = append(arrowLatencies, r.latencies...)
 	}
 	slices.Sort(arrowLatencies)
-	p50, p99 := percentile(arrowLatencies, 0.50), percentile(arrowLatencies, 0.99)
+	p50, p99 := benchutil.Percentile(arrowLatencies, 0.50), benchutil.Percentile(arrowLatencies, 0.99)
 	fmt.Printf("server peak RSS (VmHWM): %.0f MiB\n", float64(rss)/(1<<20))
 	fmt.Printf("result: baseline %.0f rows/s, JSON %.0f rows/s (%.2f ×, target ≥ 0.6), Arrow %.0f rows/s (%.2f ×, target ≥ 0.8); Arrow ack p50 %.1f ms, p99 %.1f ms\n",
-		baseRate, jsonRate, jsonRatio, arrowRate, arrowRatio, ms(p50), ms(p99))
+		baseRate, jsonRate, jsonRatio, arrowRate, arrowRatio, benchutil.Ms(p50), benchutil.Ms(p99))
 	fmt.Printf("baseline_rows_s=%.0f json_rows_s=%.0f arrow_rows_s=%.0f json_ratio=%.2f arrow_ratio=%.2f p50_ms=%.1f p99_ms=%.1f rss_mb=%.0f rows=%d clients=%d\n",
-		baseRate, jsonRate, arrowRate, jsonRatio, arrowRatio, ms(p50), ms(p99), float64(rss)/(1<<20), len(d.rows), cfg.clients)
+		baseRate, jsonRate, arrowRate, jsonRatio, arrowRatio, benchutil.Ms(p50), benchutil.Ms(p99), float64(rss)/(1<<20), len(d.rows), cfg.clients)
 	return nil
 }
 
@@ -270,29 +266,29 @@ func run(ctx context.Context, cfg config) error {
 // one timed run, checks that every row arrived, and prints the run with its
 // ratio to baseline (when non-zero) and the CPU spent on it by the server
 // (or, for the baseline, by this process: pgx) and by PostgreSQL.
-func measure(ctx context.Context, name string, pool *pgxpool.Pool, srv *server, profile string, baseline float64, timed func() (runResult, error)) (runResult, error) {
+func measure(ctx context.Context, name string, pool *pgxpool.Pool, srv *benchutil.Server, profile string, baseline float64, timed func() (runResult, error)) (runResult, error) {
 	if _, err := pool.Exec(ctx, "TRUNCATE readings, latest_readings, rollup_invalidations"); err != nil {
 		return runResult{}, fmt.Errorf("%s: empty the tables: %w", name, err)
 	}
 	_, _ = pool.Exec(ctx, "CHECKPOINT") // superusers only; it keeps a checkpoint out of the run
 	if profile != "" {
-		if err := srv.startCPUProfile(); err != nil {
+		if err := srv.StartCPUProfile(); err != nil {
 			return runResult{}, err
 		}
 	}
-	statsBefore, _ := readPipelineStats(srv.base)
-	serverBefore, _, _ := cpuTime(srv.cmd.Process.Pid)
-	selfBefore, _, _ := cpuTime(os.Getpid())
-	pgBefore, allBefore := postgresCPU(), machineCPU()
+	statsBefore, _ := readPipelineStats(srv.Base)
+	serverBefore, _, _ := benchutil.CPUTime(srv.Cmd.Process.Pid)
+	selfBefore, _, _ := benchutil.CPUTime(os.Getpid())
+	pgBefore, allBefore := benchutil.PostgresCPU(), benchutil.MachineCPU()
 	res, err := timed()
-	serverCPU, _, _ := cpuTime(srv.cmd.Process.Pid)
-	selfCPU, _, _ := cpuTime(os.Getpid())
-	pgCPU, allCPU := postgresCPU()-pgBefore, machineCPU()-allBefore
+	serverCPU, _, _ := benchutil.CPUTime(srv.Cmd.Process.Pid)
+	selfCPU, _, _ := benchutil.CPUTime(os.Getpid())
+	pgCPU, allCPU := benchutil.PostgresCPU()-pgBefore, benchutil.MachineCPU()-allBefore
 	serverCPU -= serverBefore
 	selfCPU -= selfBefore
-	statsAfter, _ := readPipelineStats(srv.base)
+	statsAfter, _ := readPipelineStats(srv.Base)
 	if profile != "" {
-		if perr := srv.stopCPUProfile(profile); perr != nil && err == nil {
+		if perr := srv.StopCPUProfile(profile); perr != nil && err == nil {
 			err = perr
 		}
 	}
@@ -322,7 +318,7 @@ func measure(ctx context.Context, name string, pool *pgxpool.Pool, srv *server, 
 		who = fmt.Sprintf("pgx %.1f", selfCPU.Seconds())
 	}
 	fmt.Printf("%-8s %8.0f rows/s %s %d rows in %.2f s; per request p50 %.1f ms, p99 %.1f ms; CPU s: %s, postgres %.1f, other processes %.1f%s\n",
-		name, res.rowsPerSecond(), ratio, res.rows, res.elapsed.Seconds(), ms(percentile(res.latencies, 0.5)), ms(percentile(res.latencies, 0.99)),
+		name, res.rowsPerSecond(), ratio, res.rows, res.elapsed.Seconds(), benchutil.Ms(benchutil.Percentile(res.latencies, 0.5)), benchutil.Ms(benchutil.Percentile(res.latencies, 0.99)),
 		who, pgCPU.Seconds(), others, retried)
 	if baseline > 0 {
 		fmt.Printf("%-8s pipeline: %s\n", "", statsAfter.sub(statsBefore))
@@ -374,52 +370,4 @@ func median(xs []float64) float64 {
 		return (xs[n/2-1] + xs[n/2]) / 2
 	}
 	return xs[len(xs)/2]
-}
-
-func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-
-func openPool(ctx context.Context, dbURL string, conns int) (*pgxpool.Pool, error) {
-	pc, err := pgxpool.ParseConfig(dbURL)
-	if err != nil {
-		return nil, err
-	}
-	pc.MaxConns = int32(conns)
-	return pgxpool.NewWithConfig(ctx, pc)
-}
-
-// adminExec runs a statement on the server's postgres database.
-func adminExec(ctx context.Context, serverURL, sql string) error {
-	conn, err := pgx.Connect(ctx, withDatabase(serverURL, "postgres"))
-	if err != nil {
-		return err
-	}
-	defer conn.Close(context.Background())
-	_, err = conn.Exec(ctx, sql)
-	return err
-}
-
-func withDatabase(rawURL, name string) string {
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return rawURL
-	}
-	u.Path = "/" + name
-	return u.String()
-}
-
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("run from inside the repository: go.mod not found")
-		}
-		dir = parent
-	}
 }

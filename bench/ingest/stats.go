@@ -4,10 +4,8 @@ import (
 	"bufio"
 	"fmt"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
-	"time"
 )
 
 // pipelineStats are the ingest pipeline's counters from /metrics.
@@ -51,24 +49,4 @@ func (s pipelineStats) String() string {
 	}
 	return fmt.Sprintf("%.0f batches of %.0f rows on average, %.1f ms each to write and commit; %.0f merged, %.0f write errors",
 		s.batches, s.batchRows/s.batches, 1000*s.commitSeconds/s.batches, s.merges, s.writeErrors)
-}
-
-// machineCPU is the CPU time all processes have used (the busy columns of
-// /proc/stat).
-func machineCPU() time.Duration {
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return 0
-	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	f := strings.Fields(line)
-	var busy int64
-	for i, v := range f[1:] {
-		if i == 3 || i == 4 { // idle, iowait
-			continue
-		}
-		n, _ := strconv.ParseInt(v, 10, 64)
-		busy += n
-	}
-	return time.Duration(busy) * time.Second / clockTicks
 }
