@@ -236,6 +236,12 @@ func (e *Engine) merge(p rollups.Summary) {
 	c.Integral += p.Integral
 	c.Increase += p.Increase
 	c.Covered += p.LastTime - p.FirstTime
+	if p.MaxGap > e.gap {
+		// A long gap inside a tier row: the same flag the raw samples
+		// would have raised (Long, the time in such gaps, is not known
+		// from a row; stats read tiers no wider than the threshold).
+		e.longInside = true
+	}
 }
 
 // stretch accounts for the line between consecutive samples (t0, v0) and

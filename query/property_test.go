@@ -383,6 +383,11 @@ func TestPropertyTiersAgreeWithRaw(t *testing.T) {
 							if err := sameBucket(got[i], want[i], cap > 0); err != nil {
 								t.Fatalf("%s: plan %v (cap %s), bucket %d: %v", name, Tiers(plan), cap, i, err)
 							}
+							// Rows carry their longest gap: the quality flag
+							// agrees from any tier.
+							if got[i].Quality != want[i].Quality {
+								t.Fatalf("%s: plan %v (cap %s), bucket %d: quality %s, want %s", name, Tiers(plan), cap, i, got[i].Quality, want[i].Quality)
+							}
 						}
 					}
 				}

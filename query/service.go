@@ -40,8 +40,9 @@ type Config struct {
 	DefaultLimit int
 	// GapThreshold is the longest stretch between consecutive samples that
 	// still counts as continuous data for energy quality and completeness;
-	// default 15 minutes. Energy and stats read only tiers no wider than
-	// it, so that every longer gap lies between tier rows and is seen.
+	// default 15 minutes. Tier rows carry their longest gap, so energy
+	// can read any tier; stats, whose completeness needs the time spent in
+	// long gaps, read only tiers no wider than the threshold.
 	GapThreshold time.Duration
 	// Timeout bounds one query, streaming included; default 60 s.
 	Timeout time.Duration
@@ -534,7 +535,9 @@ func (s *Service) energyOf(ctx context.Context, r reader, sourceID int64, g Buck
 			if !ok {
 				continue
 			}
-			buckets, plan, n, err := s.collect(ctx, r, rollups.Series{SourceID: sourceID, Metric: m.ID}, g, rawOnly, s.cfg.GapThreshold)
+			// Any tier will do: rows carry their longest gap, which is all
+			// the quality flags need.
+			buckets, plan, n, err := s.collect(ctx, r, rollups.Series{SourceID: sourceID, Metric: m.ID}, g, rawOnly, 0)
 			if err != nil {
 				return imp, exp, err
 			}

@@ -43,7 +43,7 @@ const (
 	// sqlPageEnd finds the last row of a page (OFFSET limit-1) and whether
 	// one more follows it.
 	sqlPageEnd = `SELECT time FROM readings WHERE source_id = $1 AND metric = $2 AND time >= $3 AND time < $4 ORDER BY time OFFSET $5 LIMIT 2`
-	sqlTier    = `SELECT bucket, n, sum, min, max, first_time, first_value, last_time, last_value, integral, increase, resets
+	sqlTier    = `SELECT bucket, n, sum, min, max, first_time, first_value, last_time, last_value, integral, increase, resets, max_gap
 		FROM %s WHERE source_id = $1 AND metric = $2 AND bucket >= $3 AND bucket < $4 ORDER BY bucket`
 	sqlPeakTime = `SELECT time FROM readings WHERE source_id = $1 AND metric = $2 AND time >= $3 AND time <= $4 AND value = $5 ORDER BY time LIMIT 1`
 	sqlLatest   = `SELECT s.public_id, l.metric, l.time, l.value FROM latest_readings l JOIN sources s ON s.id = l.source_id
@@ -138,7 +138,7 @@ func (r reader) tier(ctx context.Context, t rollups.Tier, s rollups.Series, from
 	}
 	var sum rollups.Summary
 	var bucket, first, last time.Time
-	dest := []any{&bucket, &sum.N, &sum.Sum, &sum.Min, &sum.Max, &first, &sum.FirstValue, &last, &sum.LastValue, &sum.Integral, &sum.Increase, &sum.Resets}
+	dest := []any{&bucket, &sum.N, &sum.Sum, &sum.Min, &sum.Max, &first, &sum.FirstValue, &last, &sum.LastValue, &sum.Integral, &sum.Increase, &sum.Resets, &sum.MaxGap}
 	if _, err := pgx.ForEachRow(rows, dest, func() error {
 		sum.FirstTime, sum.LastTime = first.UnixMicro(), last.UnixMicro()
 		return f(sum)

@@ -49,7 +49,7 @@ func rebuild(ctx context.Context, tx pgx.Tx, t Tier, from, to time.Time, only *S
 		r := rows[i]
 		return []any{r.Bucket, r.SourceID, r.Metric, r.N, r.Sum, r.Min, r.Max,
 			time.UnixMicro(r.FirstTime), r.FirstValue, time.UnixMicro(r.LastTime), r.LastValue,
-			r.Integral, r.Increase, r.Resets}, nil
+			r.Integral, r.Increase, r.Resets, r.MaxGap}, nil
 	}))
 	if err != nil {
 		return 0, fmt.Errorf("write %s: %w", t.Table, err)
@@ -58,7 +58,7 @@ func rebuild(ctx context.Context, tx pgx.Tx, t Tier, from, to time.Time, only *S
 }
 
 var rowColumns = []string{"bucket", "source_id", "metric", "n", "sum", "min", "max",
-	"first_time", "first_value", "last_time", "last_value", "integral", "increase", "resets"}
+	"first_time", "first_value", "last_time", "last_value", "integral", "increase", "resets", "max_gap"}
 
 // summarize reads the samples (or finer rows) of [from, to) in series and
 // time order and folds them into the tier's buckets.
@@ -130,7 +130,7 @@ func ReadTier(ctx context.Context, q querier, t Tier, from, to time.Time, only *
 	var r Row
 	var first, last time.Time
 	_, err = pgx.ForEachRow(rows, []any{&r.Bucket, &r.SourceID, &r.Metric, &r.N, &r.Sum, &r.Min, &r.Max,
-		&first, &r.FirstValue, &last, &r.LastValue, &r.Integral, &r.Increase, &r.Resets}, func() error {
+		&first, &r.FirstValue, &last, &r.LastValue, &r.Integral, &r.Increase, &r.Resets, &r.MaxGap}, func() error {
 		r.FirstTime, r.LastTime = first.UnixMicro(), last.UnixMicro()
 		r.Bucket = r.Bucket.UTC()
 		f(r)
@@ -142,4 +142,4 @@ func ReadTier(ctx context.Context, q querier, t Tier, from, to time.Time, only *
 	return nil
 }
 
-const columnList = `bucket, source_id, metric, n, sum, min, max, first_time, first_value, last_time, last_value, integral, increase, resets`
+const columnList = `bucket, source_id, metric, n, sum, min, max, first_time, first_value, last_time, last_value, integral, increase, resets, max_gap`

@@ -8,7 +8,8 @@ import "math"
 // Summary is the mergeable digest of one series over a span of time: enough
 // to answer count, sum, min, max, first, last, the time integral and the
 // counter increase of any union of adjacent spans exactly, as if computed
-// from the raw samples.
+// from the raw samples, and the longest stretch without samples in it (so
+// a coarse row still tells whether data is missing inside it).
 //
 // Times are microseconds since the Unix epoch. Integral is value·seconds,
 // linear between consecutive samples, from the first to the last sample of
@@ -26,6 +27,8 @@ type Summary struct {
 	Integral   float64
 	Increase   float64
 	Resets     int64
+	// MaxGap is the longest time (µs) between consecutive samples of the span.
+	MaxGap int64
 }
 
 // Point returns the summary of a single sample.
@@ -59,6 +62,7 @@ func (s Summary) Append(b Summary) Summary {
 		Integral:   s.Integral + gapIntegral + b.Integral,
 		Increase:   s.Increase + gapIncrease + b.Increase,
 		Resets:     s.Resets + b.Resets,
+		MaxGap:     max(s.MaxGap, b.MaxGap, b.FirstTime-s.LastTime),
 	}
 	if reset {
 		out.Resets++

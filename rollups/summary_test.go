@@ -44,7 +44,8 @@ func near(a, b float64) bool {
 func sameSummary(a, b Summary) bool {
 	return a.N == b.N && near(a.Sum, b.Sum) && a.Min == b.Min && a.Max == b.Max &&
 		a.FirstTime == b.FirstTime && a.FirstValue == b.FirstValue && a.LastTime == b.LastTime &&
-		a.LastValue == b.LastValue && near(a.Integral, b.Integral) && near(a.Increase, b.Increase) && a.Resets == b.Resets
+		a.LastValue == b.LastValue && near(a.Integral, b.Integral) && near(a.Increase, b.Increase) && a.Resets == b.Resets &&
+		a.MaxGap == b.MaxGap
 }
 
 // TestAppendIsExact: folding the samples one by one equals folding chunks
@@ -73,7 +74,7 @@ func TestSummaryByHand(t *testing.T) {
 	// A counter 100 → 160 → reset to 10 → 30, one sample a minute.
 	got := fold([]int64{0, 60 * s, 120 * s, 180 * s}, []float64{100, 160, 10, 30})
 	want := Summary{N: 4, Sum: 300, Min: 10, Max: 160, FirstTime: 0, FirstValue: 100, LastTime: 180 * s, LastValue: 30,
-		Integral: (100+160)/2*60 + (160+10)/2*60 + (10+30)/2*60, Increase: 60 + 10 + 20, Resets: 1}
+		Integral: (100+160)/2*60 + (160+10)/2*60 + (10+30)/2*60, Increase: 60 + 10 + 20, Resets: 1, MaxGap: 60 * s}
 	if !sameSummary(got, want) {
 		t.Fatalf("got %+v\nwant %+v", got, want)
 	}

@@ -336,7 +336,7 @@ func TestQueryEndToEnd(t *testing.T) {
 		doc := e.getJSON(path)
 		meta := doc["meta"].(map[string]any)
 		if meta["import_method"] != "counter" || meta["export_method"] != "none" || !closeTo(meta["total_import_kwh"].(float64), 116.35) ||
-			!strings.Contains(fmt.Sprint(meta["tiers"]), "15m") || meta["request_id"] == "" {
+			!strings.Contains(fmt.Sprint(meta["tiers"]), "1h") || meta["request_id"] == "" {
 			t.Fatalf("meta %v", meta)
 		}
 		raw := jsonTable(t, mustBody(e, path+"&tier=raw"), got.cols)

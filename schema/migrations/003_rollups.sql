@@ -18,6 +18,7 @@ CREATE TABLE rollup_15m (
     integral    double precision NOT NULL,
     increase    double precision NOT NULL,
     resets      bigint NOT NULL,
+    max_gap     bigint NOT NULL, -- longest time between samples, µs
     PRIMARY KEY (source_id, metric, bucket)
 );
 CREATE TABLE rollup_1h (LIKE rollup_15m INCLUDING ALL);
