@@ -132,7 +132,10 @@ func (r reader) raw(ctx context.Context, s rollups.Series, from, to int64, f fun
 
 // tier streams a tier's rows of buckets in [from, to) (µs) in time order.
 func (r reader) tier(ctx context.Context, t rollups.Tier, s rollups.Series, from, to int64, f func(rollups.Summary) error) error {
-	rows, err := r.tx.Query(ctx, fmt.Sprintf(sqlTier, pgx.Identifier{t.Table}.Sanitize()), s.SourceID, s.Metric, time.UnixMicro(from), time.UnixMicro(to))
+	// Planned per call: a reused generic plan may scan the bucket index
+	// across every series instead of the primary key of this one.
+	rows, err := r.tx.Query(ctx, fmt.Sprintf(sqlTier, pgx.Identifier{t.Table}.Sanitize()), pgx.QueryExecModeCacheDescribe,
+		s.SourceID, s.Metric, time.UnixMicro(from), time.UnixMicro(to))
 	if err != nil {
 		return fmt.Errorf("read %s: %w", t.Table, err)
 	}
