@@ -117,30 +117,13 @@ func run(ctx context.Context, cfg config) error {
 	if err != nil {
 		return err
 	}
-	root, err := benchutil.RepoRoot()
+	setup, cleanup, err := benchutil.Prepare(ctx, "billing", cfg.databaseURL, cfg.profileDir)
+	defer cleanup()
 	if err != nil {
 		return err
 	}
-	if cfg.databaseURL == "" {
-		if cfg.databaseURL, err = benchutil.TestClusterURL(ctx, root); err != nil {
-			return err
-		}
-	}
-	tmp, err := os.MkdirTemp("", "bench-billing-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(tmp)
-	profiling := cfg.profileDir != ""
-	if profiling {
-		if err := os.MkdirAll(cfg.profileDir, 0o755); err != nil {
-			return err
-		}
-	}
-	bin, err := benchutil.BuildServer(ctx, root, tmp, profiling)
-	if err != nil {
-		return err
-	}
+	bin, tmp, profiling := setup.Binary, setup.Dir, cfg.profileDir != ""
+	cfg.databaseURL = setup.DatabaseURL
 
 	name := fmt.Sprintf("bench_billing_%s_%d", time.Now().Format("20060102_150405"), os.Getpid())
 	if err := benchutil.AdminExec(ctx, cfg.databaseURL, "CREATE DATABASE "+name); err != nil {

@@ -90,30 +90,13 @@ func run(ctx context.Context, cfg config) error {
 	if err := cfg.validate(); err != nil {
 		return err
 	}
-	root, err := benchutil.RepoRoot()
+	setup, cleanup, err := benchutil.Prepare(ctx, "ingest", cfg.databaseURL, cfg.profileDir)
+	defer cleanup()
 	if err != nil {
 		return err
 	}
-	if cfg.databaseURL == "" {
-		if cfg.databaseURL, err = benchutil.TestClusterURL(ctx, root); err != nil {
-			return err
-		}
-	}
-	tmp, err := os.MkdirTemp("", "bench-ingest-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(tmp)
-	profiling := cfg.profileDir != ""
-	if profiling {
-		if err := os.MkdirAll(cfg.profileDir, 0o755); err != nil {
-			return err
-		}
-	}
-	bin, err := benchutil.BuildServer(ctx, root, tmp, profiling)
-	if err != nil {
-		return err
-	}
+	bin, tmp, profiling := setup.Binary, setup.Dir, cfg.profileDir != ""
+	cfg.databaseURL = setup.DatabaseURL
 
 	// Two fresh databases: one the service writes, one the baseline.
 	suffix := fmt.Sprintf("%s_%d", time.Now().Format("20060102_150405"), os.Getpid())

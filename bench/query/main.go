@@ -94,24 +94,13 @@ func run(ctx context.Context, cfg config) error {
 	if err := cfg.validate(); err != nil {
 		return err
 	}
-	root, err := benchutil.RepoRoot()
+	setup, cleanup, err := benchutil.Prepare(ctx, "query", cfg.databaseURL, "")
+	defer cleanup()
 	if err != nil {
 		return err
 	}
-	if cfg.databaseURL == "" {
-		if cfg.databaseURL, err = benchutil.TestClusterURL(ctx, root); err != nil {
-			return err
-		}
-	}
-	tmp, err := os.MkdirTemp("", "bench-query-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(tmp)
-	bin, err := benchutil.BuildServer(ctx, root, tmp, false)
-	if err != nil {
-		return err
-	}
+	bin, tmp := setup.Binary, setup.Dir
+	cfg.databaseURL = setup.DatabaseURL
 
 	d, dbName, err := prepare(ctx, cfg, bin)
 	if dbName != "" && !cfg.keep {

@@ -104,3 +104,41 @@ func Percentile(sorted []time.Duration, p float64) time.Duration {
 
 // Ms is a duration in milliseconds, to the microsecond.
 func Ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// Setup is what every benchmark starts from: the repository root, the
+// database server to use, and a freshly built server binary.
+type Setup struct {
+	Root        string
+	DatabaseURL string
+	Binary      string
+	// Dir is a temporary folder for the binary and logs; cleanup removes it.
+	Dir string
+}
+
+// Prepare finds the repository, uses databaseURL or else the private test
+// cluster, creates profileDir when set, and builds the server (with the
+// profiling hook when profileDir is set) into a temporary folder that
+// cleanup removes.
+func Prepare(ctx context.Context, name, databaseURL, profileDir string) (s Setup, cleanup func(), err error) {
+	cleanup = func() {}
+	if s.Root, err = RepoRoot(); err != nil {
+		return s, cleanup, err
+	}
+	s.DatabaseURL = databaseURL
+	if s.DatabaseURL == "" {
+		if s.DatabaseURL, err = TestClusterURL(ctx, s.Root); err != nil {
+			return s, cleanup, err
+		}
+	}
+	if s.Dir, err = os.MkdirTemp("", "bench-"+name+"-"); err != nil {
+		return s, cleanup, err
+	}
+	cleanup = func() { os.RemoveAll(s.Dir) }
+	if profileDir != "" {
+		if err := os.MkdirAll(profileDir, 0o755); err != nil {
+			return s, cleanup, err
+		}
+	}
+	s.Binary, err = BuildServer(ctx, s.Root, s.Dir, profileDir != "")
+	return s, cleanup, err
+}
