@@ -117,6 +117,20 @@ func rangeOf(c *fiber.Ctx) (Range, error) {
 }
 
 // formatOf reads format=, else the Accept header; JSON by default.
+// rangedRequest checks a series request's parameters and reads its format
+// and time range.
+func rangedRequest(c *fiber.Ctx, allowed []string) (Format, Range, error) {
+	if err := checkParams(c, allowed); err != nil {
+		return "", Range{}, err
+	}
+	f, err := formatOf(c)
+	if err != nil {
+		return "", Range{}, err
+	}
+	r, err := rangeOf(c)
+	return f, r, err
+}
+
 func formatOf(c *fiber.Ctx) (Format, error) {
 	switch f := param(c, "format"); f {
 	case "":
@@ -163,14 +177,7 @@ type envelopeMeta struct {
 }
 
 func (h handlers) readings(c *fiber.Ctx) error {
-	if err := checkParams(c, readingsParams); err != nil {
-		return err
-	}
-	f, err := formatOf(c)
-	if err != nil {
-		return err
-	}
-	r, err := rangeOf(c)
+	f, r, err := rangedRequest(c, readingsParams)
 	if err != nil {
 		return err
 	}
@@ -240,14 +247,7 @@ func energyCells(cells []cell, r EnergyRow) {
 }
 
 func (h handlers) energy(c *fiber.Ctx) error {
-	if err := checkParams(c, rangeParams); err != nil {
-		return err
-	}
-	f, err := formatOf(c)
-	if err != nil {
-		return err
-	}
-	r, err := rangeOf(c)
+	f, r, err := rangedRequest(c, rangeParams)
 	if err != nil {
 		return err
 	}
@@ -282,14 +282,7 @@ type siteRow struct {
 }
 
 func (h handlers) siteEnergy(c *fiber.Ctx) error {
-	if err := checkParams(c, siteParams); err != nil {
-		return err
-	}
-	f, err := formatOf(c)
-	if err != nil {
-		return err
-	}
-	r, err := rangeOf(c)
+	f, r, err := rangedRequest(c, siteParams)
 	if err != nil {
 		return err
 	}

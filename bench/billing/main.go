@@ -53,7 +53,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"syscall"
 	"time"
 
@@ -307,9 +306,9 @@ func run(ctx context.Context, cfg config) error {
 		fmt.Printf("profiles in %s: go tool pprof -top %s\n", cfg.profileDir, filepath.Join(cfg.profileDir, "pricing.cpu.pprof"))
 	}
 
-	baseRate, binaryRate := median(rates(baseline)), median(rates(binaryCopy))
-	ndjsonRate, arrowRate := median(rates(ndjson)), median(rates(arrow))
-	ndjsonRatio, arrowRatio := median(ratios(ndjson, baseline)), median(ratios(arrow, baseline))
+	baseRate, binaryRate := benchutil.Median(rates(baseline)), benchutil.Median(rates(binaryCopy))
+	ndjsonRate, arrowRate := benchutil.Median(rates(ndjson)), benchutil.Median(rates(arrow))
+	ndjsonRatio, arrowRatio := benchutil.Median(ratios(ndjson, baseline)), benchutil.Median(ratios(arrow, baseline))
 	fmt.Printf("result: %.0f sessions priced/s; export NDJSON %.0f rows/s (%.2f × COPY), Arrow %.0f rows/s (%.2f × COPY); COPY text %.0f rows/s, binary %.0f rows/s\n",
 		pricedRate, ndjsonRate, ndjsonRatio, arrowRate, arrowRatio, baseRate, binaryRate)
 	fmt.Printf("sessions=%d sessions_priced_s=%.0f export_ndjson_rows_s=%.0f export_arrow_rows_s=%.0f baseline_copy_rows_s=%.0f ndjson_ratio=%.2f arrow_ratio=%.2f\n",
@@ -359,15 +358,4 @@ func ratios(ts, baseline []transfer) []float64 {
 		out[i] = t.rowsPerSecond() / baseline[i].rowsPerSecond()
 	}
 	return out
-}
-
-func median(xs []float64) float64 {
-	if len(xs) == 0 {
-		return 0
-	}
-	xs = slices.Sorted(slices.Values(xs))
-	if n := len(xs); n%2 == 0 {
-		return (xs[n/2-1] + xs[n/2]) / 2
-	}
-	return xs[len(xs)/2]
 }

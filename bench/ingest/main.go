@@ -227,10 +227,10 @@ func run(ctx context.Context, cfg config) error {
 	if err != nil {
 		return err
 	}
-	baseRate, jsonRate, arrowRate := median(rates(baseline)), median(rates(viaJSON)), median(rates(viaArrow))
+	baseRate, jsonRate, arrowRate := benchutil.Median(rates(baseline)), benchutil.Median(rates(viaJSON)), benchutil.Median(rates(viaArrow))
 	// Each run is compared with the baseline measured just before it, so a
 	// machine busy with other work for a while skews one pair, not all.
-	jsonRatio, arrowRatio := median(ratios(viaJSON, baseline)), median(ratios(viaArrow, baseline))
+	jsonRatio, arrowRatio := benchutil.Median(ratios(viaJSON, baseline)), benchutil.Median(ratios(viaArrow, baseline))
 	var arrowLatencies []time.Duration
 	for _, r := range viaArrow {
 		arrowLatencies = append(arrowLatencies, r.latencies...)
@@ -345,12 +345,4 @@ func ratios(runs, baseline []runResult) []float64 {
 		out[i] = r.rowsPerSecond() / baseline[i].rowsPerSecond()
 	}
 	return out
-}
-
-func median(xs []float64) float64 {
-	xs = slices.Sorted(slices.Values(xs))
-	if n := len(xs); n%2 == 0 {
-		return (xs[n/2-1] + xs[n/2]) / 2
-	}
-	return xs[len(xs)/2]
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -141,4 +142,17 @@ func Prepare(ctx context.Context, name, databaseURL, profileDir string) (s Setup
 	}
 	s.Binary, err = BuildServer(ctx, s.Root, s.Dir, profileDir != "")
 	return s, cleanup, err
+}
+
+// Median is the middle of xs (the mean of the two middle values for an
+// even count), 0 for none.
+func Median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	xs = slices.Sorted(slices.Values(xs))
+	if n := len(xs); n%2 == 0 {
+		return (xs[n/2-1] + xs[n/2]) / 2
+	}
+	return xs[len(xs)/2]
 }
