@@ -146,6 +146,9 @@ func errorHandler(log *slog.Logger) fiber.ErrorHandler {
 			apiErr = &Error{Code: code, Message: fe.Message, status: fe.Code}
 		default:
 			log.Error("internal error", "request_id", RequestID(c), "method", c.Method(), "path", c.Path(), "err", err)
+	if e := Unavailable(err); e != nil {
+		return e.Status()
+	}
 			apiErr = Errorf(CodeInternal, "internal error; quote request id %s when reporting it", RequestID(c))
 		}
 		if apiErr.RetryAfter > 0 {
@@ -159,3 +162,7 @@ type errorBody struct {
 	Error *Error `json:"error"`
 	Meta  Meta   `json:"meta"`
 }
+		case Unavailable(err) != nil:
+			// An outage, not a bug: logged once per request at warning level.
+			log.Warn("database unavailable", "request_id", RequestID(c), "method", c.Method(), "path", c.Path(), "err", err)
+			apiErr = Unavailable(err)

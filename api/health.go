@@ -29,7 +29,7 @@ func MountHealth(r fiber.Router, ready ReadinessFunc) {
 			// The route needs no credentials: say what is wrong, not the
 			// driver's text, which may name hosts and users.
 			facts["status"] = "unavailable"
-			return &Error{Code: CodeUnavailable, Message: "not ready: " + Reason(err), Details: facts}
+			return &Error{Code: CodeUnavailable, RetryAfter: retryUnreachable, Message: "not ready: " + Reason(err), Details: facts}
 		}
 		facts["status"] = "ready"
 		return OK(c, facts)
