@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"math"
@@ -23,19 +24,67 @@ type Config struct {
 	// RateBurst is how many requests may arrive at once above the rate;
 	// default the rate rounded up.
 	RateBurst int
+
+	// KeyCacheTTL is how long an API key the database verified is trusted
+	// without asking again; 0 disables the cache. Revocations reach the cache
+	// at once (see Listen); the TTL bounds a notification missed while the
+	// listener reconnects. Default set by the caller's configuration.
+	KeyCacheTTL time.Duration
+	// KeyCacheGrace is how long past its TTL a cached key is still accepted
+	// while the database cannot be asked; zero means not at all. Default set
+	// by the caller's configuration.
+	KeyCacheGrace time.Duration
+	// KeyCacheSize is the most keys cached. Zero means DefaultKeyCacheSize
+	// (10,000).
+	KeyCacheSize int
+
+	// FailureLimit is how many failed authentications one client address
+	// (an IPv6 address per /64) may make in FailureWindow; past it the
+	// address gets 429 before its credentials are looked at. 0 disables.
+	// Default set by the caller's configuration.
+	FailureLimit int
+	// FailureWindow is the window of FailureLimit. Zero means
+	// DefaultFailureWindow (1m).
+	FailureWindow time.Duration
+	// FailureAddresses is the most client addresses whose failures are
+	// counted at once. Zero means DefaultFailureAddresses (65,536).
+	FailureAddresses int
+}
+
+// Defaults for Config, applied by WithDefaults.
+const (
+	DefaultFailureWindow    = time.Minute
+	DefaultFailureAddresses = 1 << 16
+)
+
+// WithDefaults returns c with zero fields that have a default set to it.
+func (c Config) WithDefaults() Config {
+	if c.KeyCacheSize == 0 {
+		c.KeyCacheSize = DefaultKeyCacheSize
+	}
+	if c.FailureWindow == 0 {
+		c.FailureWindow = DefaultFailureWindow
+	}
+	if c.FailureAddresses == 0 {
+		c.FailureAddresses = DefaultFailureAddresses
+	}
+	return c
 }
 
 // Authenticator checks bearer credentials (API keys and JWTs), applies the
 // per-credential rate limit and puts the Principal on the request.
 type Authenticator struct {
-	store   *Store
-	jwt     *JWTVerifier
-	limiter *rateLimiter
+	store    *Store
+	jwt      *JWTVerifier
+	limiter  *rateLimiter
+	keys     *keyCache       // nil when disabled
+	failures *failureLimiter // nil when disabled
 }
 
 // NewAuthenticator builds an authenticator. A JWKS URL in cfg is fetched now
 // and refreshed until ctx ends.
 func NewAuthenticator(ctx context.Context, store *Store, cfg Config) (*Authenticator, error) {
+	cfg = cfg.WithDefaults()
 	a := &Authenticator{store: store}
 	if cfg.JWT.Enabled() {
 		v, err := NewJWTVerifier(ctx, cfg.JWT, nil)
@@ -47,6 +96,13 @@ func NewAuthenticator(ctx context.Context, store *Store, cfg Config) (*Authentic
 	if cfg.RateLimit > 0 {
 		a.limiter = newRateLimiter(cfg.RateLimit, cfg.RateBurst)
 	}
+	if cfg.KeyCacheTTL > 0 {
+		a.keys = newKeyCache(cfg.KeyCacheTTL, cfg.KeyCacheGrace, cfg.KeyCacheSize)
+		store.OnRevoke(a.keys.forget)
+	}
+	if cfg.FailureLimit > 0 {
+		a.failures = newFailureLimiter(cfg.FailureLimit, cfg.FailureWindow, cfg.FailureAddresses)
+	}
 	return a, nil
 }
 
@@ -55,8 +111,21 @@ const principalKey = "gridmetrics.principal"
 // Middleware requires valid credentials on every route after it.
 func (a *Authenticator) Middleware() fiber.Handler {
 	return func(c *fiber.Ctx) error {
+		if a.failures != nil {
+			if blocked, wait := a.failures.blocked(c.IP(), time.Now()); blocked {
+				secs := int(math.Ceil(wait.Seconds()))
+				return &api.Error{Code: api.CodeRateLimited, RetryAfter: secs,
+					Message: fmt.Sprintf("too many failed authentications from this address; retry after %d s", secs)}
+			}
+		}
 		p, err := a.Authenticate(c.UserContext(), c.Get(fiber.HeaderAuthorization))
 		if err != nil {
+			// Only refusals count: a database error says nothing about the
+			// credential, and is returned as it is so that it is answered
+			// as the database's state deserves (503 when unreachable).
+			if e := api.AsError(err); a.failures != nil && e != nil && e.Code == api.CodeUnauthorized {
+				a.failures.fail(c.IP(), time.Now())
+			}
 			c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="gridmetrics"`)
 			return err
 		}
@@ -85,7 +154,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, header string) (Princi
 	}
 	switch {
 	case LooksLikeAPIKey(token):
-		p, err := a.store.authenticateKey(ctx, token)
+		p, err := a.authenticateKey(ctx, token)
 		switch {
 		case errors.Is(err, ErrBadKey), errors.Is(err, ErrRevokedKey):
 			return Principal{}, api.Errorf(api.CodeUnauthorized, "%s", err.Error())
@@ -98,6 +167,37 @@ func (a *Authenticator) Authenticate(ctx context.Context, header string) (Princi
 	default:
 		return Principal{}, api.Errorf(api.CodeUnauthorized, "invalid API key")
 	}
+}
+
+// authenticateKey checks an API key through the cache when there is one.
+// A key whose entry went stale is checked again; if the database cannot
+// answer, the stale entry is used within the grace, so that a short outage
+// does not lock out the callers that were working a moment ago.
+func (a *Authenticator) authenticateKey(ctx context.Context, key string) (Principal, error) {
+	if a.keys == nil {
+		return a.store.authenticateKey(ctx, key)
+	}
+	hash := sha256.Sum256([]byte(key))
+	now := time.Now()
+	cached, fresh, ok := a.keys.get(hash, now)
+	if ok && fresh {
+		return cached, nil
+	}
+	gen := a.keys.generation()
+	p, err := a.store.authenticateKey(ctx, key)
+	switch {
+	case err == nil:
+		a.keys.put(hash, p, now, gen)
+		return p, nil
+	case errors.Is(err, ErrBadKey), errors.Is(err, ErrRevokedKey):
+		if ok {
+			a.keys.forget(cached.CredentialID)
+		}
+		return Principal{}, err
+	case ok:
+		return cached, nil
+	}
+	return Principal{}, err
 }
 
 func (a *Authenticator) authenticateJWT(ctx context.Context, token string) (Principal, error) {

@@ -18,6 +18,10 @@ import (
 // tells operators which check failed.
 var ErrInvalidToken = errors.New("invalid token")
 
+// ErrJWKSWithoutIssuerAudience refuses a JWKS configured without the issuer
+// and audience that tokens must name.
+var ErrJWKSWithoutIssuerAudience = errors.New("jwt: a JWKS needs an issuer and an audience: tokens signed by an identity provider's keys are accepted only when iss and aud name this service")
+
 // Defaults for JWTConfig, applied by WithDefaults.
 const (
 	DefaultJWTLeeway   = 30 * time.Second
@@ -38,9 +42,12 @@ type JWTConfig struct {
 	// RS256 and ES256 public keys. Empty disables RS256 and ES256. A file is
 	// read once at start; a URL is fetched again every JWKSRefresh.
 	JWKS string
-	// Issuer, when set, must equal the iss claim.
+	// Issuer, when set, must equal the iss claim. Required with JWKS: keys
+	// published by an identity provider sign tokens for many services, and
+	// only iss and aud say a token was meant for this one.
 	Issuer string
 	// Audience, when set, must be one of the values of the aud claim.
+	// Required with JWKS, like Issuer.
 	Audience string
 	// Leeway is the clock skew allowed when checking exp, nbf and iat.
 	// Zero means DefaultJWTLeeway (30s).
@@ -73,6 +80,9 @@ func (c JWTConfig) validate() error {
 	}
 	if c.HS256Secret != "" && len(c.HS256Secret) < minHS256SecretLen {
 		return fmt.Errorf("jwt.hs256_secret: %d bytes, want at least %d", len(c.HS256Secret), minHS256SecretLen)
+	}
+	if c.JWKS != "" && (c.Issuer == "" || c.Audience == "") {
+		return ErrJWKSWithoutIssuerAudience
 	}
 	if c.Leeway < 0 {
 		return fmt.Errorf("jwt.leeway: %s is negative", c.Leeway)

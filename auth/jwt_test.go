@@ -29,6 +29,12 @@ import (
 
 const testSecret = "0123456789abcdef0123456789abcdef-hs256"
 
+// The issuer and audience of the tokens claims makes; a JWKS needs both.
+const (
+	testIssuer   = "https://idp.example"
+	testAudience = "gridmetrics"
+)
+
 // testKeys are generated once per test function; RSA generation is slow
 // under -race.
 type testKeys struct {
@@ -156,6 +162,8 @@ func claims(edit map[string]any) jwt.MapClaims {
 		"tenant": "tn_8f2k",
 		"sub":    "user-42",
 		"scope":  "read ingest",
+		"iss":    testIssuer,
+		"aud":    testAudience,
 		"iat":    now.Unix(),
 		"exp":    now.Add(5 * time.Minute).Unix(),
 	}
@@ -197,9 +205,9 @@ func TestJWTVerify(t *testing.T) {
 	none := jwt.UnsafeAllowNoneSignatureType
 
 	hs := JWTConfig{HS256Secret: testSecret}
-	file := JWTConfig{JWKS: jwksFile}
-	url := JWTConfig{JWKS: srv.URL}
-	both := JWTConfig{HS256Secret: testSecret, JWKS: jwksFile}
+	file := JWTConfig{Issuer: testIssuer, Audience: testAudience, JWKS: jwksFile}
+	url := JWTConfig{Issuer: testIssuer, Audience: testAudience, JWKS: srv.URL}
+	both := JWTConfig{HS256Secret: testSecret, Issuer: testIssuer, Audience: testAudience, JWKS: jwksFile}
 	issAud := JWTConfig{HS256Secret: testSecret, Issuer: "https://idp.example", Audience: "gridmetrics"}
 
 	want := TokenClaims{Tenant: "tn_8f2k", Subject: "user-42", Scopes: []Scope{ScopeIngest, ScopeRead}}
@@ -276,9 +284,13 @@ func TestJWTVerify(t *testing.T) {
 
 		{name: "issuer and audience match", cfg: issAud, token: hsToken(t, claims(map[string]any{"iss": "https://idp.example", "aud": []string{"other", "gridmetrics"}})), want: want},
 		{name: "issuer mismatch", cfg: issAud, token: hsToken(t, claims(map[string]any{"iss": "https://evil.example", "aud": "gridmetrics"})), wantErr: "wrong issuer"},
-		{name: "issuer missing", cfg: issAud, token: hsToken(t, claims(map[string]any{"aud": "gridmetrics"})), wantErr: "missing iss"},
+		{name: "issuer missing", cfg: issAud, token: hsToken(t, claims(map[string]any{"iss": nil, "aud": "gridmetrics"})), wantErr: "missing iss"},
 		{name: "audience mismatch", cfg: issAud, token: hsToken(t, claims(map[string]any{"iss": "https://idp.example", "aud": "billing-svc"})), wantErr: "wrong audience"},
-		{name: "audience missing", cfg: issAud, token: hsToken(t, claims(map[string]any{"iss": "https://idp.example"})), wantErr: "missing aud"},
+		{name: "audience missing", cfg: issAud, token: hsToken(t, claims(map[string]any{"iss": "https://idp.example", "aud": nil})), wantErr: "missing aud"},
+		{name: "jwks token without iss", cfg: file, token: sign(t, jwt.SigningMethodRS256, k.rsa, "rsa-1", claims(map[string]any{"iss": nil})), wantErr: "missing iss"},
+		{name: "jwks token without aud", cfg: file, token: sign(t, jwt.SigningMethodRS256, k.rsa, "rsa-1", claims(map[string]any{"aud": nil})), wantErr: "missing aud"},
+		{name: "jwks token for another audience", cfg: url, token: sign(t, jwt.SigningMethodES256, k.ec, "ec-1", claims(map[string]any{"aud": "billing-svc"})), wantErr: "wrong audience"},
+		{name: "jwks token from another issuer", cfg: file, token: sign(t, jwt.SigningMethodRS256, k.rsa, "rsa-1", claims(map[string]any{"iss": "https://evil.example"})), wantErr: "wrong issuer"},
 		{name: "issuer and audience ignored when not configured", cfg: hs, token: hsToken(t, claims(map[string]any{"iss": "anyone", "aud": "anything"})), want: want},
 
 		{name: "malformed", cfg: hs, token: "abc.def.ghi", wantErr: "malformed"},
@@ -341,7 +353,7 @@ func TestJWTUnknownKIDRefetch(t *testing.T) {
 	t.Parallel()
 	k := newTestKeys(t)
 	srv := newJWKSServer(t, jwksJSON(t, ecJWK(t, "old", &k.ec.PublicKey)))
-	v := newVerifier(t, JWTConfig{JWKS: srv.URL})
+	v := newVerifier(t, JWTConfig{Issuer: testIssuer, Audience: testAudience, JWKS: srv.URL})
 	ctx := context.Background()
 	if got := srv.hits.Load(); got != 1 {
 		t.Fatalf("fetches after start = %d, want 1", got)
@@ -381,7 +393,7 @@ func TestJWTBackgroundRefresh(t *testing.T) {
 	srv := newJWKSServer(t, jwksJSON(t, ecJWK(t, "a", &k.ec.PublicKey)))
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	v, err := NewJWTVerifier(ctx, JWTConfig{JWKS: srv.URL, JWKSRefresh: 20 * time.Millisecond}, nil)
+	v, err := NewJWTVerifier(ctx, JWTConfig{Issuer: testIssuer, Audience: testAudience, JWKS: srv.URL, JWKSRefresh: 20 * time.Millisecond}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -432,7 +444,7 @@ func TestJWTVerifyConcurrentWithRefresh(t *testing.T) {
 	t.Parallel()
 	k := newTestKeys(t)
 	srv := newJWKSServer(t, jwksJSON(t, ecJWK(t, "a", &k.ec.PublicKey)))
-	v := newVerifier(t, JWTConfig{JWKS: srv.URL, JWKSRefresh: time.Millisecond})
+	v := newVerifier(t, JWTConfig{Issuer: testIssuer, Audience: testAudience, JWKS: srv.URL, JWKSRefresh: time.Millisecond})
 	good := sign(t, jwt.SigningMethodES256, k.ec, "a", claims(nil))
 	unknown := sign(t, jwt.SigningMethodES256, k.ec, "zz", claims(nil))
 
@@ -480,13 +492,16 @@ func TestJWTNewVerifierErrors(t *testing.T) {
 		{name: "short secret", cfg: JWTConfig{HS256Secret: "secret"}, wantErr: "jwt.hs256_secret"},
 		{name: "negative leeway", cfg: JWTConfig{HS256Secret: testSecret, Leeway: -time.Second}, wantErr: "jwt.leeway"},
 		{name: "negative refresh", cfg: JWTConfig{HS256Secret: testSecret, JWKSRefresh: -time.Second}, wantErr: "jwt.jwks_refresh"},
-		{name: "missing file", cfg: JWTConfig{JWKS: filepath.Join(t.TempDir(), "nope.json")}, wantErr: "no such file"},
-		{name: "not json", cfg: JWTConfig{JWKS: writeRaw(t, "keys: []")}, wantErr: "parse jwks"},
-		{name: "empty set", cfg: JWTConfig{JWKS: writeJWKSFile(t)}, wantErr: "jwks has no keys"},
-		{name: "only unusable keys", cfg: JWTConfig{JWKS: writeJWKSFile(t, weakRSA, encRSA, oct, p384)}, wantErr: "no usable signing key"},
-		{name: "server error", cfg: JWTConfig{JWKS: failing.URL}, wantErr: "unexpected status 500"},
-		{name: "response too large", cfg: JWTConfig{JWKS: huge.URL}, wantErr: "larger than"},
-		{name: "url without host", cfg: JWTConfig{JWKS: "https://"}, wantErr: "not valid"},
+		{name: "missing file", cfg: JWTConfig{Issuer: testIssuer, Audience: testAudience, JWKS: filepath.Join(t.TempDir(), "nope.json")}, wantErr: "no such file"},
+		{name: "not json", cfg: JWTConfig{Issuer: testIssuer, Audience: testAudience, JWKS: writeRaw(t, "keys: []")}, wantErr: "parse jwks"},
+		{name: "empty set", cfg: JWTConfig{Issuer: testIssuer, Audience: testAudience, JWKS: writeJWKSFile(t)}, wantErr: "jwks has no keys"},
+		{name: "only unusable keys", cfg: JWTConfig{Issuer: testIssuer, Audience: testAudience, JWKS: writeJWKSFile(t, weakRSA, encRSA, oct, p384)}, wantErr: "no usable signing key"},
+		{name: "server error", cfg: JWTConfig{Issuer: testIssuer, Audience: testAudience, JWKS: failing.URL}, wantErr: "unexpected status 500"},
+		{name: "response too large", cfg: JWTConfig{Issuer: testIssuer, Audience: testAudience, JWKS: huge.URL}, wantErr: "larger than"},
+		{name: "url without host", cfg: JWTConfig{Issuer: testIssuer, Audience: testAudience, JWKS: "https://"}, wantErr: "not valid"},
+		{name: "jwks without issuer or audience", cfg: JWTConfig{JWKS: writeJWKSFile(t, rsaJWK("rsa-1", &k.rsa.PublicKey))}, wantErr: "a JWKS needs an issuer and an audience"},
+		{name: "jwks without audience", cfg: JWTConfig{Issuer: testIssuer, JWKS: writeJWKSFile(t, rsaJWK("rsa-1", &k.rsa.PublicKey))}, wantErr: "a JWKS needs an issuer and an audience"},
+		{name: "jwks without issuer", cfg: JWTConfig{Audience: testAudience, JWKS: writeJWKSFile(t, rsaJWK("rsa-1", &k.rsa.PublicKey))}, wantErr: "a JWKS needs an issuer and an audience"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -42,6 +43,24 @@ var (
 // Store keeps tenants and API keys.
 type Store struct {
 	db *pgxpool.Pool
+
+	mu        sync.Mutex
+	onRevoked []func(keyPublicID string)
+}
+
+// KeyChangesChannel is the PostgreSQL notification channel on which a
+// revocation is announced, with the key's public id as payload, so that every
+// replica drops the key from its cache. The notification is sent by the
+// statement that revokes, so it is delivered exactly when the revocation
+// commits.
+const KeyChangesChannel = "gridmetrics_api_keys"
+
+// OnRevoke registers a function called, after commit, with the public id of
+// every key this store revokes: the in-process twin of KeyChangesChannel.
+func (s *Store) OnRevoke(f func(keyPublicID string)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.onRevoked = append(s.onRevoked, f)
 }
 
 // NewStore returns a store on db.
@@ -122,13 +141,31 @@ func (s *Store) ListAPIKeys(ctx context.Context, tenantID int64) ([]APIKey, erro
 // RevokeAPIKey revokes a tenant's key by its public id (key_…) or prefix.
 // Revoking twice is harmless.
 func (s *Store) RevokeAPIKey(ctx context.Context, tenantID int64, ref string) error {
-	tag, err := s.db.Exec(ctx, `UPDATE api_keys SET revoked_at = coalesce(revoked_at, now())
-		WHERE tenant_id = $1 AND (public_id = $2 OR prefix = $2)`, tenantID, ref)
+	rows, err := s.db.Query(ctx, `WITH revoked AS (
+			UPDATE api_keys SET revoked_at = coalesce(revoked_at, now())
+			WHERE tenant_id = $1 AND (public_id = $2 OR prefix = $2) RETURNING public_id)
+		SELECT public_id, pg_notify($3, public_id) FROM revoked`, tenantID, ref, KeyChangesChannel)
 	if err != nil {
 		return fmt.Errorf("revoke api key: %w", err)
 	}
-	if tag.RowsAffected() == 0 {
+	ids, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (string, error) {
+		var id string
+		err := r.Scan(&id, nil)
+		return id, err
+	})
+	if err != nil {
+		return fmt.Errorf("revoke api key: %w", err)
+	}
+	if len(ids) == 0 {
 		return ErrNotFound
+	}
+	s.mu.Lock()
+	listeners := s.onRevoked
+	s.mu.Unlock()
+	for _, id := range ids {
+		for _, f := range listeners {
+			f(id)
+		}
 	}
 	return nil
 }

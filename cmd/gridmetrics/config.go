@@ -40,6 +40,16 @@ type Config struct {
 	RateBurst int
 	JWT       auth.JWTConfig
 
+	APIKeyCacheTTL   time.Duration
+	APIKeyCacheGrace time.Duration
+	APIKeyCacheSize  int
+	AuthFailureLimit int
+	AuthFailureWin   time.Duration
+	AuthFailureAddrs int
+
+	MetricsAddr  string
+	MetricsToken string
+
 	Timescale     string
 	ChunkInterval time.Duration
 	CompressAfter time.Duration
@@ -184,10 +194,18 @@ func (c *Config) bindServer(b *binder) {
 	b.duration(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a graceful shutdown waits for requests in flight")
 	b.float(&c.RateLimit, "rate-limit", 100, "requests per second allowed per credential; 0 disables")
 	b.int(&c.RateBurst, "rate-burst", 200, "requests allowed at once above the rate")
+	b.duration(&c.APIKeyCacheTTL, "api-key-cache-ttl", 30*time.Second, "how long a verified API key is trusted without asking the database (revocations apply at once); 0 disables the cache")
+	b.duration(&c.APIKeyCacheGrace, "api-key-cache-grace", 10*time.Minute, "how long past api-key-cache-ttl a cached key still works while the database is unreachable")
+	b.int(&c.APIKeyCacheSize, "api-key-cache-size", 10_000, "most API keys cached")
+	b.int(&c.AuthFailureLimit, "auth-failure-limit", 20, "failed authentications one client address may make per auth-failure-window before it gets 429; 0 disables")
+	b.duration(&c.AuthFailureWin, "auth-failure-window", time.Minute, "window of auth-failure-limit")
+	b.int(&c.AuthFailureAddrs, "auth-failure-addresses", 65_536, "most client addresses whose failed authentications are counted at once")
+	b.str(&c.MetricsAddr, "metrics-addr", "", "serve /metrics on this address instead of the public one (e.g. 127.0.0.1:9090); empty serves it on addr")
+	b.str(&c.MetricsToken, "metrics-token", "", "require Authorization: Bearer <token> on /metrics; empty requires none")
 	b.str(&c.JWT.HS256Secret, "jwt-hs256-secret", "", "shared secret for HS256 bearer tokens (at least 32 bytes); empty disables")
 	b.str(&c.JWT.JWKS, "jwt-jwks", "", "JWKS file or URL with RS256/ES256 keys for bearer tokens; empty disables")
-	b.str(&c.JWT.Issuer, "jwt-issuer", "", "required iss claim of bearer tokens; empty accepts any")
-	b.str(&c.JWT.Audience, "jwt-audience", "", "required aud claim of bearer tokens; empty accepts any")
+	b.str(&c.JWT.Issuer, "jwt-issuer", "", "required iss claim of bearer tokens; empty accepts any (required with jwt-jwks)")
+	b.str(&c.JWT.Audience, "jwt-audience", "", "required aud claim of bearer tokens; empty accepts any (required with jwt-jwks)")
 	b.duration(&c.JWT.Leeway, "jwt-leeway", 30*time.Second, "clock skew allowed when checking exp and nbf")
 	b.int(&c.Ingest.QueueRows, "ingest-queue-rows", 500_000, "rows accepted and not yet committed before ingest answers 503")
 	b.int(&c.Ingest.BatchRows, "ingest-batch-rows", 20_000, "rows at which an ingest batch is cut")
@@ -235,6 +253,15 @@ func (c Config) validateServer() error {
 	if c.RateLimit < 0 {
 		errs = append(errs, errors.New("rate-limit: must not be negative"))
 	}
+	if c.JWT.JWKS != "" && (c.JWT.Issuer == "" || c.JWT.Audience == "") {
+		errs = append(errs, errors.New("jwt-jwks is set, so jwt-issuer and jwt-audience are required: tokens signed by an identity provider's keys are accepted only when iss and aud name this service"))
+	}
+	if c.APIKeyCacheTTL < 0 || c.APIKeyCacheGrace < 0 || c.APIKeyCacheSize < 1 {
+		errs = append(errs, errors.New("api-key-cache-ttl and api-key-cache-grace must not be negative, api-key-cache-size must be positive"))
+	}
+	if c.AuthFailureLimit < 0 || c.AuthFailureWin <= 0 || c.AuthFailureAddrs < 1 {
+		errs = append(errs, errors.New("auth-failure-limit must not be negative, auth-failure-window and auth-failure-addresses must be positive"))
+	}
 	if c.Rollups.Lateness <= c.Ingest.InvalidationHorizon {
 		errs = append(errs, fmt.Errorf("rollup-lateness (%s) must exceed ingest-invalidation-horizon (%s): late rows would slip between them",
 			c.Rollups.Lateness, c.Ingest.InvalidationHorizon))
@@ -275,4 +302,12 @@ func (c Config) logger(w io.Writer) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func (c Config) authConfig() auth.Config {
+	return auth.Config{
+		JWT: c.JWT, RateLimit: c.RateLimit, RateBurst: c.RateBurst,
+		KeyCacheTTL: c.APIKeyCacheTTL, KeyCacheGrace: c.APIKeyCacheGrace, KeyCacheSize: c.APIKeyCacheSize,
+		FailureLimit: c.AuthFailureLimit, FailureWindow: c.AuthFailureWin, FailureAddresses: c.AuthFailureAddrs,
+	}
 }

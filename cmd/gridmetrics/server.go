@@ -9,11 +9,9 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/gridmetrics/gridmetrics/api"
 	"github.com/gridmetrics/gridmetrics/auth"
@@ -42,6 +40,11 @@ type Main struct {
 	serveErr error
 	stopBg   context.CancelFunc
 	backend  schema.Backend
+
+	// metricsApp serves /metrics on metrics-addr when that is set.
+	metricsApp  *fiber.App
+	metricsLn   net.Listener
+	metricsDone chan struct{}
 }
 
 // Run connects, migrates, and starts serving in the background. It returns
@@ -65,12 +68,11 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	m.Log.Info("database ready", "backend", res.Backend, "schema_version", res.Version)
 
 	authStore := auth.NewStore(m.pool)
-	authn, err := auth.NewAuthenticator(bg, authStore, auth.Config{
-		JWT: m.Config.JWT, RateLimit: m.Config.RateLimit, RateBurst: m.Config.RateBurst,
-	})
+	authn, err := auth.NewAuthenticator(bg, authStore, m.Config.authConfig())
 	if err != nil {
 		return err
 	}
+	go authn.Listen(bg, m.Log)
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -105,9 +107,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 
 	m.app = api.New(m.Config.apiConfig(m.Log))
 	api.MountHealth(m.app, m.ready)
-	// Scraped by Prometheus without credentials; restrict it at the proxy
-	// when the port is public.
-	m.app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
+	if err := m.serveMetrics(reg); err != nil {
+		return err
+	}
 	v1 := m.app.Group("/v1", authn.Middleware())
 	sources.Mount(v1, sourceStore)
 	ingest.Mount(v1, ingestService)
@@ -155,6 +157,7 @@ func (m *Main) Close() error {
 	}
 	ctx, cancel := context.WithDeadline(context.Background(), deadline.Add(time.Second))
 	defer cancel()
+	err = errors.Join(err, m.closeMetrics())
 	if m.pipeline != nil {
 		err = errors.Join(err, m.pipeline.Close(ctx))
 	}

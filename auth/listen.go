@@ -1,0 +1,54 @@
+package auth
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Listen follows KeyChangesChannel on a connection of its own until ctx
+// ends, dropping from the cache the keys that other processes (replicas, the
+// apikey command) revoke. It returns at once when the cache is disabled.
+//
+// While the connection is lost the cache is kept, so that cached keys keep
+// working through a database outage; once listening again it is flushed,
+// since revocations may have been missed in between.
+func (a *Authenticator) Listen(ctx context.Context, log *slog.Logger) {
+	if a.keys == nil {
+		return
+	}
+	for ctx.Err() == nil {
+		err := a.listenOnce(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		log.Warn("API key revocation listener lost its connection; retrying", "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func (a *Authenticator) listenOnce(ctx context.Context) error {
+	pooled, err := a.store.db.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	// The connection stays in LISTEN state: it never goes back to the pool.
+	conn := pooled.Hijack()
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{KeyChangesChannel}.Sanitize()); err != nil {
+		return err
+	}
+	a.keys.flush()
+	for {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
+			return err
+		}
+		a.keys.forget(n.Payload)
+	}
+}
