@@ -469,7 +469,13 @@ func TestBodyLimit(t *testing.T) {
 	t.Parallel()
 	const limit = 1024
 	app, _ := newApp(t, api.Config{BodyLimit: limit})
-	app.Post("/echo", func(c *fiber.Ctx) error { return api.OK(c, len(c.Body())) })
+	app.Post("/echo", func(c *fiber.Ctx) error {
+		body, err := api.ReadBody(c)
+		if err != nil {
+			return err
+		}
+		return api.OK(c, len(body))
+	})
 	base := serve(t, app)
 
 	tests := []struct {
@@ -1052,13 +1058,16 @@ func TestMountHealth(t *testing.T) {
 func TestConfigWithDefaults(t *testing.T) {
 	t.Parallel()
 	got := api.Config{}.WithDefaults()
-	if got.BodyLimit != 16<<20 || got.ReadTimeout != 60*time.Second || got.WriteTimeout != 60*time.Second ||
-		got.IdleTimeout != 120*time.Second || got.Logger == nil {
+	if got.BodyLimit != 256<<10 || got.MaxConns != 4096 || got.ReadHeaderTimeout != 10*time.Second ||
+		got.ReadTimeout != 60*time.Second || got.WriteTimeout != 60*time.Second || got.StreamWriteTimeout != 60*time.Second ||
+		got.RequestTimeout != 60*time.Second || got.IdleTimeout != 120*time.Second || got.Logger == nil {
 		t.Errorf("Config{}.WithDefaults() = %+v", got)
 	}
-	set := api.Config{BodyLimit: 10, ReadTimeout: time.Second, WriteTimeout: 2 * time.Second, IdleTimeout: 3 * time.Second,
+	set := api.Config{BodyLimit: 10, BodyLimits: []api.BodyLimit{{Prefix: "/x", Limit: 5}}, MaxConns: 7,
+		ReadHeaderTimeout: 4 * time.Second, ReadTimeout: time.Second, WriteTimeout: 2 * time.Second,
+		StreamWriteTimeout: 5 * time.Second, RequestTimeout: 6 * time.Second, IdleTimeout: 3 * time.Second,
 		Logger: slog.New(slog.DiscardHandler)}
-	if got := set.WithDefaults(); got != set {
+	if got := set.WithDefaults(); !reflect.DeepEqual(got, set) {
 		t.Errorf("WithDefaults changed set fields: %+v", got)
 	}
 }

@@ -13,17 +13,38 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/valyala/fasthttp"
 )
 
-// Config configures the HTTP app.
+// Config configures the HTTP app. Zero fields take their defaults.
 type Config struct {
-	// BodyLimit is the largest request body accepted, in bytes; larger bodies
-	// get 413. Default 16 MiB.
+	// BodyLimit is the largest request body, in bytes after
+	// decompression, of a route that belongs to none of BodyLimits.
+	// Default 256 KiB.
 	BodyLimit int
-	// ReadTimeout bounds reading one request; default 60s.
+	// BodyLimits are the limits of route classes (ingest, OCPP, …) by
+	// path prefix. A body declared larger than its route's limit is
+	// refused with 413 before any of it is read.
+	BodyLimits []BodyLimit
+	// MaxConns is the largest number of open client connections; more are
+	// refused with 503. Default 4096.
+	MaxConns int
+	// ReadHeaderTimeout bounds the time from the start of a request (or
+	// from a new connection) to the end of its headers; default 10s.
+	ReadHeaderTimeout time.Duration
+	// ReadTimeout bounds reading a request's body after its headers;
+	// default 60s.
 	ReadTimeout time.Duration
-	// WriteTimeout bounds writing one response; default 60s.
+	// WriteTimeout bounds writing one response that is not a stream;
+	// default 60s.
 	WriteTimeout time.Duration
+	// StreamWriteTimeout bounds each write of a streamed answer (CSV,
+	// Arrow, exports): a stream lasts as long as the client keeps reading.
+	// Default 60s.
+	StreamWriteTimeout time.Duration
+	// RequestTimeout is the deadline of a request's context (its database
+	// work, and the query of a streamed answer); default 60s.
+	RequestTimeout time.Duration
 	// IdleTimeout closes idle keep-alive connections; default 120s. It also
 	// bounds how long a graceful shutdown waits for idle clients.
 	IdleTimeout time.Duration
@@ -34,7 +55,19 @@ type Config struct {
 // WithDefaults returns the config with zero fields set to their defaults.
 func (c Config) WithDefaults() Config {
 	if c.BodyLimit <= 0 {
-		c.BodyLimit = 16 << 20
+		c.BodyLimit = 256 << 10
+	}
+	if c.MaxConns <= 0 {
+		c.MaxConns = 4096
+	}
+	if c.ReadHeaderTimeout <= 0 {
+		c.ReadHeaderTimeout = 10 * time.Second
+	}
+	if c.StreamWriteTimeout <= 0 {
+		c.StreamWriteTimeout = 60 * time.Second
+	}
+	if c.RequestTimeout <= 0 {
+		c.RequestTimeout = 60 * time.Second
 	}
 	if c.ReadTimeout <= 0 {
 		c.ReadTimeout = 60 * time.Second
@@ -52,19 +85,30 @@ func (c Config) WithDefaults() Config {
 }
 
 // New returns a Fiber app with request ids, panic recovery, access logs,
-// the body limit and the error envelope in place.
+// bounded request bodies, request contexts, server limits and the error
+// envelope in place.
 func New(cfg Config) *fiber.App {
 	cfg = cfg.WithDefaults()
+	limits := bodyLimits{def: cfg.BodyLimit, classes: cfg.BodyLimits}
 	app := fiber.New(fiber.Config{
-		AppName:               "gridmetrics",
-		BodyLimit:             cfg.BodyLimit,
-		ReadTimeout:           cfg.ReadTimeout,
+		AppName: "gridmetrics",
+		// Bodies are streamed and read through ReadBody, each route within
+		// its own limit; Fasthttp only pre-reads up to 8 KiB of them.
+		StreamRequestBody:            true,
+		DisablePreParseMultipartForm: true,
+		BodyLimit:                    limits.max(),
+		Concurrency:                  cfg.MaxConns,
+		// Fasthttp applies ReadTimeout from the start of a request; the
+		// header hook gives the body its own time once the headers are in.
+		ReadTimeout:           cfg.ReadHeaderTimeout,
 		WriteTimeout:          cfg.WriteTimeout,
 		IdleTimeout:           cfg.IdleTimeout,
 		DisableStartupMessage: true,
 		ErrorHandler:          errorHandler(cfg.Logger),
 	})
-	app.Use(requestID, accessLog(cfg.Logger), recoverPanic(cfg.Logger))
+	app.Server().HeaderReceived = limits.headerReceived(fasthttp.RequestConfig{ReadTimeout: cfg.ReadTimeout})
+	app.Use(requestID, accessLog(cfg.Logger), recoverPanic(cfg.Logger), bodyGuard(limits),
+		requestContext(cfg.RequestTimeout, cfg.StreamWriteTimeout, cfg.Logger))
 	return app
 }
 
@@ -102,6 +146,9 @@ func statusFor(err error) int {
 	if e := AsError(err); e != nil {
 		return e.Status()
 	}
+	if e := Unavailable(err); e != nil {
+		return e.Status()
+	}
 	var fe *fiber.Error
 	if errors.As(err, &fe) {
 		return fe.Code
@@ -119,6 +166,9 @@ var fiberCodes = map[int]Code{
 	http.StatusForbidden:             CodeForbidden,
 	http.StatusTooManyRequests:       CodeRateLimited,
 	http.StatusServiceUnavailable:    CodeUnavailable,
+	http.StatusRequestTimeout:        CodeTimeout,
+	// Headers larger than the read buffer (4 KiB).
+	http.StatusRequestHeaderFieldsTooLarge: CodeTooLarge,
 }
 
 // errorHandler renders every error in the envelope of DESIGN §7. Internal
@@ -144,11 +194,12 @@ func errorHandler(log *slog.Logger) fiber.ErrorHandler {
 				code = CodeValidation
 			}
 			apiErr = &Error{Code: code, Message: fe.Message, status: fe.Code}
+		case Unavailable(err) != nil:
+			// An outage, not a bug: logged once per request at warning level.
+			log.Warn("database unavailable", "request_id", RequestID(c), "method", c.Method(), "path", c.Path(), "err", err)
+			apiErr = Unavailable(err)
 		default:
 			log.Error("internal error", "request_id", RequestID(c), "method", c.Method(), "path", c.Path(), "err", err)
-	if e := Unavailable(err); e != nil {
-		return e.Status()
-	}
 			apiErr = Errorf(CodeInternal, "internal error; quote request id %s when reporting it", RequestID(c))
 		}
 		if apiErr.RetryAfter > 0 {
@@ -162,7 +213,3 @@ type errorBody struct {
 	Error *Error `json:"error"`
 	Meta  Meta   `json:"meta"`
 }
-		case Unavailable(err) != nil:
-			// An outage, not a bug: logged once per request at warning level.
-			log.Warn("database unavailable", "request_id", RequestID(c), "method", c.Method(), "path", c.Path(), "err", err)
-			apiErr = Unavailable(err)

@@ -88,11 +88,14 @@ func List(c *fiber.Ctx, items any, p Pagination) error {
 // NoContent answers 204 with no body.
 func NoContent(c *fiber.Ctx) error { return c.SendStatus(http.StatusNoContent) }
 
-// DecodeJSON decodes a JSON request body into v, rejecting unknown fields,
-// trailing data and type mismatches with a VALIDATION_ERROR that names the
-// field.
+// DecodeJSON decodes a JSON request body (read with ReadBody) into v,
+// rejecting unknown fields, trailing data and type mismatches with a
+// VALIDATION_ERROR that names the field.
 func DecodeJSON(c *fiber.Ctx, v any) error {
-	body := c.Body()
+	body, err := ReadBody(c)
+	if err != nil {
+		return err
+	}
 	if len(bytes.TrimSpace(body)) == 0 {
 		return Validation("", "request body is empty; send a JSON object")
 	}

@@ -1,11 +1,8 @@
 package ingest
 
 import (
-	"bytes"
-	"compress/gzip"
 	"errors"
 	"fmt"
-	"io"
 	"mime"
 	"strings"
 
@@ -41,29 +38,34 @@ func (h handlers) readings(c *fiber.Ctx) error {
 	if err != nil {
 		mt = ""
 	}
-	var decode func([]byte) ([]Row, []RowError, error)
+	var decode func(body []byte, maxRows int) ([]Row, Rejections, error)
 	switch mt {
 	case MediaJSON:
-		decode = DecodeJSON
+		decode = decodeJSON
 	case MediaCSV:
-		decode = DecodeCSV
+		decode = decodeCSV
 	case MediaArrow:
-		decode = DecodeArrow
+		decode = func(body []byte, maxRows int) ([]Row, Rejections, error) {
+			return decodeArrow(body, arrowBudgetOf(body), maxRows)
+		}
 	default:
 		return api.Validation("Content-Type", "%q is not accepted; send %s, %s or %s", c.Get(fiber.HeaderContentType), MediaJSON, MediaCSV, MediaArrow)
 	}
-	rows, rejected, err := decode(body)
+	rows, rejected, err := decode(body, h.s.maxRows())
 	if err != nil {
-		return api.Validation("", "%v", err)
+		return decodeError(err)
 	}
-	p := auth.PrincipalOf(c)
-	var register sources.Register
-	if on, err := h.s.Resolver.AutoRegister(c.UserContext(), p.TenantID); err != nil {
-		return err
-	} else if on {
-		register = registerMeters
+	return h.answer(c, rows, rejected, registerMeters)
+}
+
+// decodeError is the answer to a body a decoder refused: 413 for one past
+// a bound, naming it; 400 otherwise.
+func decodeError(err error) error {
+	var tl *TooLargeError
+	if errors.As(err, &tl) {
+		return &api.Error{Code: api.CodeTooLarge, Message: tl.Message, Details: map[string]any{"limit": tl.Limit}}
 	}
-	return h.answer(c, rows, rejected, register)
+	return api.Validation("", "%v", err)
 }
 
 func (h handlers) ocppMeterValues(c *fiber.Ctx) error {
@@ -79,11 +81,13 @@ func (h handlers) ocppMeterValues(c *fiber.Ctx) error {
 	if err != nil {
 		return api.Validation("", "%v", err)
 	}
-	return h.answer(c, mv.Rows, mv.Rejected, RegisterCharger(box))
+	return h.answer(c, mv.Rows, Rejections{List: mv.Rejected, Total: mv.RejectedTotal}, RegisterCharger(box))
 }
 
 // RegisterCharger registers a charge box and its connectors on first
-// sight: chargers cannot be registered by hand at fleet scale. The session
+// sight, for tenants with auto-registration on: chargers cannot be
+// registered by hand at fleet scale. The resolver applies the tenant's
+// flag and the cap on connectors per box (sources.Resolver). The session
 // routes of the same charge box use it too.
 func RegisterCharger(box string) sources.Register {
 	return func(missing []string) []sources.NewSource {
@@ -97,45 +101,23 @@ func RegisterCharger(box string) sources.Register {
 	}
 }
 
-func (h handlers) answer(c *fiber.Ctx, rows []Row, rejected []RowError, register sources.Register) error {
-	if len(rows) == 0 && len(rejected) == 0 {
+func (h handlers) answer(c *fiber.Ctx, rows []Row, rejected Rejections, register sources.Register) error {
+	if len(rows) == 0 && rejected.Total == 0 {
 		return api.Validation("", "the request holds no readings")
 	}
-	res, err := h.s.Ingest(c.UserContext(), auth.PrincipalOf(c).TenantID, rows, rejected, register)
+	res, err := h.s.IngestRejections(c.UserContext(), auth.PrincipalOf(c).TenantID, rows, rejected, register)
 	if err != nil {
 		return err
 	}
 	if res.Accepted == 0 {
-		return &api.Error{Code: api.CodeValidation, Message: fmt.Sprintf("no valid reading among %d rows", len(res.Rejected)),
-			Details: map[string]any{"rejected": res.Rejected}}
+		return &api.Error{Code: api.CodeValidation, Message: fmt.Sprintf("no valid reading among %d rows", res.RejectedTotal),
+			Details: map[string]any{"rejected": res.Rejected, "rejected_total": res.RejectedTotal, "rejected_listed_max": MaxRejected}}
 	}
 	return api.OK(c, res)
 }
 
-// body returns the request body, decompressed when it is gzip, bounded by
-// MaxBody either way.
+// body returns the request body, gunzipped when it is gzip, bounded by
+// the route's limit (api.ReadBody; the server sets it per route class).
 func (h handlers) body(c *fiber.Ctx) ([]byte, error) {
-	// The raw body: Fiber's Ctx.Body would decompress it without a bound.
-	body := c.Request().Body()
-	switch strings.ToLower(c.Get(fiber.HeaderContentEncoding)) {
-	case "", "identity":
-		return body, nil
-	case "gzip":
-	default:
-		return nil, api.Validation("Content-Encoding", "%q is not accepted; send gzip or nothing", c.Get(fiber.HeaderContentEncoding))
-	}
-	zr, err := gzip.NewReader(bytes.NewReader(body))
-	if err != nil {
-		return nil, api.Validation("", "body is not valid gzip: %v", err)
-	}
-	out, err := io.ReadAll(io.LimitReader(zr, int64(h.s.MaxBody)+1))
-	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
-		return nil, api.Validation("", "body is not valid gzip: %v", err)
-	} else if err != nil {
-		return nil, api.Validation("", "gzip body is truncated")
-	}
-	if len(out) > h.s.MaxBody {
-		return nil, &api.Error{Code: api.CodeTooLarge, Message: fmt.Sprintf("decompressed body exceeds %d bytes", h.s.MaxBody)}
-	}
-	return out, nil
+	return api.ReadBody(c)
 }

@@ -3,6 +3,7 @@ package query
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"strconv"
 	"strings"
 	"time"
@@ -380,9 +381,11 @@ func (h handlers) latest(c *fiber.Ctx) error {
 
 // render writes a table answer. JSON is built in memory — at most
 // Config.MaxPoints rows — so that an error met on the way still gets a
-// proper error response. CSV and Arrow are streamed: the status and the
-// headers go first, then rows as they are computed; an error after that
-// can only end the stream early, and is logged. release frees the query.
+// proper error response. CSV and Arrow are streamed (api.Stream): the
+// status and the headers go first, then rows as they are computed; an
+// error after that aborts the answer — the client sees it cut short,
+// without the end of a chunked body — and is logged. release frees the
+// query.
 func (h handlers) render(c *fiber.Ctx, f Format, cols []column, meta Meta, pagination any, rows func(tableWriter) error, release func()) error {
 	c.Set(HeaderTiers, strings.Join(meta.Tiers, ","))
 	if f == FormatJSON {
@@ -404,19 +407,19 @@ func (h handlers) render(c *fiber.Ctx, f Format, cols []column, meta Meta, pagin
 	}
 	c.Set(fiber.HeaderContentType, ct)
 	c.Status(fiber.StatusOK)
-	log, requestID, tz := h.svc.cfg.Logger, api.RequestID(c), meta.TZ
-	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
+	tz := meta.TZ
+	// The query runs under the request's context, which the stream keeps
+	// alive and cancels when the client goes away.
+	api.Stream(c, func(_ context.Context, w *bufio.Writer) error {
 		defer release()
 		tw, err := newTableWriter(f, w, cols, tz)
-		if err == nil {
-			err = rows(tw)
-		}
-		if err == nil {
-			err = tw.close(nil, nil)
-		}
 		if err != nil {
-			log.Warn("query answer stream ended early", "request_id", requestID, "err", err)
+			return err
 		}
+		if err := rows(tw); err != nil {
+			return err
+		}
+		return tw.close(nil, nil)
 	})
 	return nil
 }

@@ -219,18 +219,16 @@ func (h handlers) export(c *fiber.Ctx) error {
 	default:
 		return api.Validation("format", "%q is not ndjson, csv or arrow", format)
 	}
-	tenant, requestID := tenantOf(c), api.RequestID(c)
+	tenant := tenantOf(c)
 	c.Set(fiber.HeaderContentType, format.MediaType())
 	c.Status(http.StatusOK)
 	// The rows are read while the body is written, after the handler has
-	// returned: the request's context is not usable then.
-	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
-		ctx, cancel := context.WithTimeout(context.Background(), exportTimeout)
+	// returned, under the stream's context: cancelled when the client goes
+	// away, bounded here. A failure aborts the answer (api.Stream).
+	api.Stream(c, func(ctx context.Context, w *bufio.Writer) error {
+		ctx, cancel := context.WithTimeout(ctx, exportTimeout)
 		defer cancel()
-		if err := h.svc.Export(ctx, tenant, f, format, w); err != nil {
-			h.log.Warn("session export ended early", "request_id", requestID, "err", err)
-		}
-		_ = w.Flush()
+		return h.svc.Export(ctx, tenant, f, format, w)
 	})
 	return nil
 }
@@ -248,7 +246,11 @@ type ocppAnswer struct {
 var accepted = map[string]any{"status": "Accepted"}
 
 func (h handlers) startTransaction(c *fiber.Ctx) error {
-	req, err := DecodeStartTransaction16(c.Body())
+	body, err := api.ReadBody(c)
+	if err != nil {
+		return err
+	}
+	req, err := DecodeStartTransaction16(body)
 	if err != nil {
 		return err
 	}
@@ -261,7 +263,11 @@ func (h handlers) startTransaction(c *fiber.Ctx) error {
 }
 
 func (h handlers) stopTransaction(c *fiber.Ctx) error {
-	req, err := DecodeStopTransaction16(c.Body())
+	body, err := api.ReadBody(c)
+	if err != nil {
+		return err
+	}
+	req, err := DecodeStopTransaction16(body)
 	if err != nil {
 		return err
 	}
@@ -277,7 +283,11 @@ func (h handlers) stopTransaction(c *fiber.Ctx) error {
 }
 
 func (h handlers) transactionEvent(c *fiber.Ctx) error {
-	ev, err := DecodeTransactionEvent201(c.Body())
+	body, err := api.ReadBody(c)
+	if err != nil {
+		return err
+	}
+	ev, err := DecodeTransactionEvent201(body)
 	if err != nil {
 		return err
 	}

@@ -65,7 +65,11 @@ func (h handlers) update(c *fiber.Ctx) error {
 	if err := api.DecodeJSON(c, &p); err != nil {
 		return err
 	}
-	if err := rejectNulls(c.Body()); err != nil {
+	body, err := api.ReadBody(c) // read once by DecodeJSON
+	if err != nil {
+		return err
+	}
+	if err := rejectNulls(body); err != nil {
 		return err
 	}
 	s, err := h.st.Update(c.UserContext(), auth.PrincipalOf(c).TenantID, c.Params("id"), p)

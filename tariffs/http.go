@@ -107,9 +107,12 @@ func tariffBody(c *fiber.Ctx) (*Tariff, error) {
 			return nil, api.Validation("", "content type %q is not supported; send application/json", ct)
 		}
 	}
-	// A copy: the parsed tariff keeps raw parts (energy_mix), and Fiber
-	// reuses the body's buffer after the handler returns.
-	body := bytes.Clone(c.Body())
+	// The parsed tariff keeps raw parts (energy_mix): ReadBody's bytes are
+	// the handler's own, not a buffer Fiber reuses.
+	body, err := api.ReadBody(c)
+	if err != nil {
+		return nil, err
+	}
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil, api.Validation("", "request body is empty; send an OCPI 2.2.1 tariff object")
 	}
