@@ -96,13 +96,15 @@ func NewRunner(pool *pgxpool.Pool, cfg Config, log *slog.Logger, m *Metrics) *Ru
 // Start schedules the jobs; retention runs only when retainRaw is set
 // (plain PostgreSQL).
 func (r *Runner) Start(withRetention bool) error {
-	r.cron = cron.New()
+	// Every job runs under cron.Recover (see recovered): a panic in one
+	// ends that run, never the process.
+	r.cron = cron.New(cron.WithChain(cron.Recover(panicLogger{r.log})))
 	add := func(spec, name string, job func(context.Context) error) error {
-		_, err := r.cron.AddFunc(spec, func() {
+		_, err := r.cron.AddJob(spec, r.recovered(name, func() {
 			if err := job(context.Background()); err != nil && !errors.Is(err, ErrBusy) {
 				r.log.Error("rollup job failed", "job", name, "err", err)
 			}
-		})
+		}))
 		if err != nil {
 			return fmt.Errorf("schedule %s (%q): %w", name, spec, err)
 		}

@@ -75,6 +75,11 @@ type Config struct {
 	// Lease is how long a claimed session is left to its worker before
 	// another may take it. Default 1m.
 	Lease time.Duration
+	// MaxPricingAttempts is how many times, counted across replicas, the
+	// worker tries to price a completed session whose pricing returns an
+	// error or panics before it quarantines it: the session becomes failed
+	// with the reason, and a reprice revives it. Default 5.
+	MaxPricingAttempts int
 	// Logger receives the worker's errors. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -98,6 +103,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.Lease <= 0 {
 		c.Lease = time.Minute
+	}
+	if c.MaxPricingAttempts <= 0 {
+		c.MaxPricingAttempts = 5
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -124,6 +132,15 @@ type Service struct {
 func NewService(db *pgxpool.Pool, resolver *sources.Resolver, readings ReadingsWriter, tariffs TariffSource, cfg Config) *Service {
 	return &Service{store: NewStore(db), resolver: resolver, readings: readings, tariffs: tariffs,
 		cfg: cfg.WithDefaults(), wake: make(chan struct{}, 1)}
+}
+
+// OnPool returns a service like svc that reads and writes through db and
+// prices with tariffs: the server runs the pricing worker on its jobs pool
+// while requests use theirs. The two share their wake-ups, so a session
+// completed by a request wakes the other's worker.
+func (svc *Service) OnPool(db *pgxpool.Pool, tariffs TariffSource) *Service {
+	return &Service{store: NewStore(db), resolver: svc.resolver, readings: svc.readings, tariffs: tariffs,
+		cfg: svc.cfg, wake: svc.wake}
 }
 
 // Store returns the service's store.

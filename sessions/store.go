@@ -258,7 +258,7 @@ func (w *Tx) update(ctx context.Context, s *Session) error {
 	}
 	_, err = w.tx.Exec(ctx, `UPDATE sessions SET source_id = $2, id_tag = $3, status = $4, start_time = $5, stop_time = $6,
 			meter_start = $7, meter_stop = $8, stop_reason = $9, failure_reason = $10, events = $11, claimed_until = NULL,
-			updated_at = $12, change_seq = $13
+			pricing_attempts = 0, pricing_error = '', updated_at = $12, change_seq = $13
 		WHERE id = $1`,
 		s.ID, s.SourceID, s.IDTag, s.Status, s.StartTime, s.StopTime, s.MeterStart, s.MeterStop, s.StopReason, s.FailureReason,
 		events, at, seq)
@@ -324,7 +324,7 @@ func (st *Store) storePricing(ctx context.Context, tenantID, id, version int64, 
 			return errStale
 		}
 		if p.same(&cur) {
-			_, err := w.tx.Exec(ctx, `UPDATE sessions SET claimed_until = NULL WHERE id = $1`, id)
+			_, err := w.tx.Exec(ctx, `UPDATE sessions SET claimed_until = NULL, pricing_attempts = 0, pricing_error = '' WHERE id = $1`, id)
 			out = cur
 			return err
 		}
@@ -362,7 +362,8 @@ func (st *Store) storePricing(ctx context.Context, tenantID, id, version int64, 
 		_, err = w.tx.Exec(ctx, `UPDATE sessions SET status = $2, failure_reason = $3, tariff_ref = $4, currency = $5,
 				energy_kwh = $6::numeric, charging_hours = $7::numeric, parking_hours = $8::numeric,
 				total_excl_vat = $9::numeric, total_incl_vat = $10::numeric, price = $11::json, cdr = $12::json,
-				price_count = $13, priced_at = $14, claimed_until = NULL, updated_at = $15, change_seq = $16
+				price_count = $13, priced_at = $14, claimed_until = NULL, pricing_attempts = 0, pricing_error = '',
+				updated_at = $15, change_seq = $16
 			WHERE id = $1`,
 			id, p.Status, p.FailureReason, p.TariffRef, p.Currency,
 			decText(p.EnergyKWh), decText(p.ChargingHours), decText(p.ParkingHours), decText(p.TotalExclVAT), decText(p.TotalInclVAT),
@@ -374,6 +375,47 @@ func (st *Store) storePricing(ctx context.Context, tenantID, id, version int64, 
 		return err
 	})
 	return out, err
+}
+
+// pricingFailed counts a failed attempt to price a session that is still
+// at version, keeping cause for operators. At maxAttempts the session is
+// quarantined: it becomes failed with reason, as a new version, and no
+// worker claims it again until a lifecycle change or a reprice. A session
+// that changed meanwhile is left alone (its count started afresh). It
+// returns the attempts counted so far and whether the session is now
+// quarantined.
+func (st *Store) pricingFailed(ctx context.Context, tenantID, id, version int64, cause string, maxAttempts int,
+	reason func(attempts int) string) (int, bool, error) {
+	var attempts int
+	var quarantined bool
+	err := st.write(ctx, tenantID, func(w *Tx) error {
+		err := w.tx.QueryRow(ctx, `UPDATE sessions SET pricing_attempts = pricing_attempts + 1, pricing_error = $3
+			WHERE id = $1 AND change_seq = $2 AND status = 'completed' RETURNING pricing_attempts`, id, version, cause).Scan(&attempts)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("count a pricing attempt of session %d: %w", id, err)
+		}
+		if attempts < maxAttempts {
+			return nil
+		}
+		seq, at, err := w.stamp(ctx)
+		if err != nil {
+			return err
+		}
+		// As storePricing stores a failed pricing: no price, no CDR.
+		_, err = w.tx.Exec(ctx, `UPDATE sessions SET status = 'failed', failure_reason = $2, tariff_ref = '', currency = '',
+				energy_kwh = NULL, charging_hours = NULL, parking_hours = NULL, total_excl_vat = NULL, total_incl_vat = NULL,
+				price = NULL, cdr = NULL, priced_at = NULL, claimed_until = NULL, updated_at = $3, change_seq = $4
+			WHERE id = $1`, id, reason(attempts), at, seq)
+		if err != nil {
+			return fmt.Errorf("quarantine session %d: %w", id, err)
+		}
+		quarantined = true
+		return nil
+	})
+	return attempts, quarantined, err
 }
 
 // claimed is a session a pricing worker took.

@@ -3,8 +3,12 @@ package sessions
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
+	"unicode/utf8"
+
+	"github.com/gridmetrics/gridmetrics/recovery"
 )
 
 // The pricing worker prices completed sessions. Several may run (one per
@@ -61,7 +65,14 @@ func (svc *Service) runWorker(ctx context.Context) {
 	tick := time.NewTicker(svc.cfg.PollInterval)
 	defer tick.Stop()
 	for {
-		n, err := svc.PricePending(ctx)
+		// A panic outside a session's pricing (claiming a batch) ends this
+		// round only; the worker goes on with the next.
+		var n int
+		err := recovery.Call(svc.cfg.Logger, "session_worker", func() error {
+			var err error
+			n, err = svc.PricePending(ctx)
+			return err
+		})
 		if err != nil && ctx.Err() == nil {
 			svc.cfg.Logger.Error("pricing sessions", "err", err)
 		}
@@ -100,8 +111,15 @@ func (svc *Service) PricePending(ctx context.Context) (int, error) {
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			if err := svc.priceClaimed(ctx, c); err != nil {
-				// The claim stays: the session is retried when its lease runs out.
+			err := recovery.Call(svc.cfg.Logger, "session_pricing", func() error { return svc.priceClaimed(ctx, c) },
+				"session_id", c.id, "tenant_id", c.tenantID)
+			if err != nil {
+				// The claim stays: the session is retried when its lease
+				// runs out, up to MaxPricingAttempts (a shutdown is no
+				// failed attempt).
+				if ctx.Err() == nil {
+					err = errors.Join(err, svc.countFailure(ctx, c, err))
+				}
 				mu.Lock()
 				errs = append(errs, err)
 				mu.Unlock()
@@ -129,4 +147,39 @@ func (svc *Service) priceClaimed(ctx context.Context, c claimed) error {
 		return nil
 	}
 	return err
+}
+
+// countFailure counts a failed attempt to price a claimed session and
+// quarantines the session after MaxPricingAttempts, so poison work (a
+// session whose pricing panics, or keeps failing) is not retried forever
+// by every replica. The session's failure reason says what happened in
+// words safe to show its tenant; the error itself is logged and kept in
+// pricing_error for operators.
+func (svc *Service) countFailure(ctx context.Context, c claimed, cause error) error {
+	what := "an internal error"
+	var pe *recovery.PanicError
+	if errors.As(cause, &pe) {
+		what = "an internal error (a panic)"
+	}
+	attempts, quarantined, err := svc.store.pricingFailed(ctx, c.tenantID, c.id, c.version, truncate(cause.Error(), 2000),
+		svc.cfg.MaxPricingAttempts, func(n int) string {
+			return fmt.Sprintf("pricing failed %d times: the last attempt ended with %s, logged by the service; reprice the session once the cause is fixed", n, what)
+		})
+	if err != nil {
+		return err
+	}
+	svc.cfg.Logger.Warn("pricing a session failed", "session_id", c.id, "tenant_id", c.tenantID,
+		"attempts", attempts, "max_attempts", svc.cfg.MaxPricingAttempts, "quarantined", quarantined, "err", cause)
+	return nil
+}
+
+// truncate cuts s to at most n bytes, on a rune boundary.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }

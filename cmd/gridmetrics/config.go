@@ -217,6 +217,7 @@ func (c *Config) bindServer(b *binder) {
 	b.duration(&c.Query.Timeout, "query-timeout", time.Minute, "how long one query may run, streaming included")
 	b.float(&c.Sessions.ParkingThreshold, "session-parking-threshold", 100, "power in W below which a session without OCPP charging states counts as parked")
 	b.duration(&c.Sessions.PollInterval, "session-poll-interval", 5*time.Second, "how often the pricing worker looks for completed sessions it was not woken for")
+	b.int(&c.Sessions.MaxPricingAttempts, "session-max-pricing-attempts", 5, "failed or panicking pricing attempts after which a session is quarantined as failed (a reprice revives it)")
 	b.bool(&c.RunRollups, "rollup-jobs", true, "run the rollup cron jobs in this process (replicas share them through an advisory lock)")
 	c.Rollups.Specs = map[string]string{}
 	for _, tier := range []string{"15m", "1h", "1d"} {
