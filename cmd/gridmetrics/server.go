@@ -17,6 +17,7 @@ import (
 	"github.com/gridmetrics/gridmetrics/auth"
 	"github.com/gridmetrics/gridmetrics/ingest"
 	"github.com/gridmetrics/gridmetrics/query"
+	"github.com/gridmetrics/gridmetrics/recovery"
 	"github.com/gridmetrics/gridmetrics/rollups"
 	"github.com/gridmetrics/gridmetrics/schema"
 	"github.com/gridmetrics/gridmetrics/sessions"
@@ -76,6 +77,8 @@ func (m *Main) Run(ctx context.Context) (err error) {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// Recovered panics of every background goroutine and handler, by where.
+	reg.MustRegister(recovery.Panics)
 
 	sourceStore := sources.NewStore(m.pool)
 	metrics, err := sourceStore.Metrics(ctx)
