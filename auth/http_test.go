@@ -315,6 +315,48 @@ func TestHTTPRateLimit(t *testing.T) {
 	}
 }
 
+func TestHTTPFailureLimit(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	acme := f.tenant(t, "Acme")
+	_, good := f.key(t, acme, keyOpts{})
+	app := newHTTPApp(t, f.authenticator(t, auth.Config{FailureLimit: 3, FailureWindow: time.Minute}))
+
+	tests := []struct {
+		name          string
+		path          string // default /v1/readings
+		authorization string
+		wantStatus    int
+	}{
+		{name: "valid key", authorization: "Bearer " + good, wantStatus: 200},
+		{name: "1st failure", authorization: "Bearer " + good + "x", wantStatus: 401},
+		{name: "2nd failure", authorization: "-", wantStatus: 401},
+		{name: "missing scope is no failure", path: "/v1/keys", authorization: "Bearer " + good, wantStatus: 403},
+		{name: "3rd failure", authorization: "Bearer gm_000000000000_" + strings.Repeat("0", 40), wantStatus: 401},
+		{name: "bad key after the limit", authorization: "Bearer " + good + "y", wantStatus: 429},
+		{name: "valid key after the limit: refused before it is looked at", authorization: "Bearer " + good, wantStatus: 429},
+	}
+	for _, tt := range tests {
+		if tt.path == "" {
+			tt.path = "/v1/readings"
+		}
+		r := call(t, app, tt.path, tt.authorization)
+		if r.status != tt.wantStatus {
+			t.Fatalf("%s: status = %d, want %d; body %s", tt.name, r.status, tt.wantStatus, r.raw)
+		}
+		if tt.wantStatus != http.StatusTooManyRequests {
+			continue
+		}
+		if r.body.Error == nil || r.body.Error.Code != api.CodeRateLimited || !strings.Contains(r.body.Error.Message, "failed authentications") {
+			t.Errorf("%s: body %s, want RATE_LIMITED for failed authentications", tt.name, r.raw)
+		}
+		secs, err := strconv.Atoi(r.header.Get(fiber.HeaderRetryAfter))
+		if err != nil || secs < 1 || secs > 60 {
+			t.Errorf("%s: Retry-After = %q, want 1 to 60 seconds", tt.name, r.header.Get(fiber.HeaderRetryAfter))
+		}
+	}
+}
+
 func TestPrincipalOfOutsideMiddleware(t *testing.T) {
 	t.Parallel()
 	app := api.New(api.Config{Logger: slog.New(slog.DiscardHandler)})

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"fmt"
 	"testing"
 	"time"
 )
@@ -123,4 +124,57 @@ func TestRateLimiterSweep(t *testing.T) {
 	if got := buckets(); got["recent"] || got["old"] || got["new"] || !got["x"] {
 		t.Errorf("buckets = %v, want only x", got)
 	}
+}
+
+func TestFailureLimiter(t *testing.T) {
+	t.Parallel()
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	l := newFailureLimiter(3, time.Minute, 100)
+	for i := range 3 {
+		if blocked, _ := l.blocked("192.0.2.1", t0); blocked {
+			t.Fatalf("blocked after %d failures, limit 3", i)
+		}
+		l.fail("192.0.2.1", t0.Add(time.Duration(i)*time.Second))
+	}
+	blocked, wait := l.blocked("192.0.2.1", t0.Add(10*time.Second))
+	if !blocked || wait != 50*time.Second {
+		t.Errorf("after 3 failures: blocked=%v wait=%s, want true 50s (the rest of the window)", blocked, wait)
+	}
+	if blocked, _ := l.blocked("192.0.2.2", t0); blocked {
+		t.Error("another address is blocked")
+	}
+	if blocked, _ := l.blocked("192.0.2.1", t0.Add(time.Minute)); blocked {
+		t.Error("still blocked when the window ended")
+	}
+	l.fail("192.0.2.1", t0.Add(time.Minute))
+	if blocked, _ := l.blocked("192.0.2.1", t0.Add(time.Minute)); blocked {
+		t.Error("a failure in a new window counted the old window's failures")
+	}
+
+	t.Run("an IPv6 host counts per /64", func(t *testing.T) {
+		l := newFailureLimiter(2, time.Minute, 100)
+		l.fail("2001:db8:1:2::1", t0)
+		l.fail("2001:db8:1:2:ffff::9", t0)
+		if blocked, _ := l.blocked("2001:db8:1:2:abcd::7", t0); !blocked {
+			t.Error("a new address in the same /64 escaped the limit")
+		}
+		if blocked, _ := l.blocked("2001:db8:1:3::1", t0); blocked {
+			t.Error("another /64 is blocked")
+		}
+		l.fail("::ffff:192.0.2.9", t0)
+		l.fail("192.0.2.9", t0)
+		if blocked, _ := l.blocked("192.0.2.9", t0); !blocked {
+			t.Error("an IPv4-mapped address counted apart from its IPv4 form")
+		}
+	})
+
+	t.Run("the table is bounded", func(t *testing.T) {
+		l := newFailureLimiter(5, time.Minute, 64)
+		for i := range 10_000 {
+			l.fail(fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255), t0.Add(time.Duration(i)*time.Millisecond))
+			if n := l.count(); n > 64 {
+				t.Fatalf("after %d addresses the table holds %d, want at most 64", i+1, n)
+			}
+		}
+	})
 }
