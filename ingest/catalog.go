@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gridmetrics/gridmetrics/rollups"
 	"github.com/gridmetrics/gridmetrics/sources"
 )
 
@@ -97,21 +98,62 @@ type Limits struct {
 	// MaxSkew is how far in the future a reading may be, for clocks that
 	// run ahead; default 10 minutes.
 	MaxSkew time.Duration
+	// RawRetention is how long raw readings are kept. A reading older than
+	// that is refused (CodeTimeTooOld): the rollups would re-aggregate its
+	// bucket from raw readings retention already deleted, and lose the
+	// history they hold. The bound is rounded up to the finest rollup
+	// bucket, the unit re-aggregation works in. Zero or negative: no bound
+	// (raw readings are kept forever).
+	RawRetention time.Duration
 }
 
 // earliest is the oldest time accepted: nothing metered this platform
 // before it, and older times are almost always a device's unset clock.
 var earliest = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 
+// rowBounds are the times accepted at one instant.
+type rowBounds struct {
+	Limits
+	oldest, newest time.Time
+	retained       bool // oldest comes from RawRetention
+}
+
+// bounds returns the times accepted at now.
+func (l Limits) bounds(now time.Time) rowBounds {
+	b := rowBounds{Limits: l, oldest: earliest, newest: now.Add(l.MaxSkew)}
+	if l.RawRetention > 0 {
+		width := rollups.Tiers[0].Width
+		cutoff := now.Add(-l.RawRetention)
+		if floor := cutoff.Truncate(width); floor.Before(cutoff) {
+			cutoff = floor.Add(width)
+		}
+		if cutoff.After(b.oldest) {
+			b.oldest, b.retained = cutoff.UTC(), true
+		}
+	}
+	return b
+}
+
 // checkRow validates a row's value and time.
-func (l Limits) checkRow(r Row, now time.Time) (code, msg string) {
+func (b rowBounds) checkRow(r Row) (code, msg string) {
 	switch {
 	case math.IsNaN(r.Value) || math.IsInf(r.Value, 0):
 		return CodeInvalidValue, fmt.Sprintf("value %v is not a finite number", r.Value)
-	case r.Time.Before(earliest):
+	case r.Time.Before(b.oldest) && b.retained:
+		return CodeTimeTooOld, fmt.Sprintf("time %s is older than the raw retention of %s allows (before %s); its rollups could not be re-aggregated",
+			r.Time.Format(time.RFC3339), formatDuration(b.RawRetention), b.oldest.Format(time.RFC3339))
+	case r.Time.Before(b.oldest):
 		return CodeTimeTooOld, fmt.Sprintf("time %s is before 2000-01-01", r.Time.Format(time.RFC3339))
-	case r.Time.After(now.Add(l.MaxSkew)):
-		return CodeTimeInFuture, fmt.Sprintf("time %s is more than %s ahead of the server clock", r.Time.Format(time.RFC3339), l.MaxSkew)
+	case r.Time.After(b.newest):
+		return CodeTimeInFuture, fmt.Sprintf("time %s is more than %s ahead of the server clock", r.Time.Format(time.RFC3339), b.MaxSkew)
 	}
 	return "", ""
+}
+
+// formatDuration writes whole days as "90d", other durations as Go does.
+func formatDuration(d time.Duration) string {
+	if d >= 24*time.Hour && d%(24*time.Hour) == 0 {
+		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	}
+	return d.String()
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
@@ -20,10 +21,13 @@ import (
 // Arrow streams may be compressed, so the memory a body decodes into is
 // bounded by arrowMemoryBase + arrowMemoryFactor × its size: enough for any
 // real compression ratio of readings, not for a few bytes that claim
-// gigabytes.
+// gigabytes. The rows decoded count against it too (arrowRowBytes each):
+// small compressed buffers can hold tens of millions of rows, each far
+// larger as a Row than in its columns.
 const (
 	arrowMemoryBase   = 4 << 20
 	arrowMemoryFactor = 32
+	arrowRowBytes     = int64(unsafe.Sizeof(Row{}))
 )
 
 // Unix seconds of 0000-01-01T00:00:00Z and 9999-12-31T23:59:59Z, the times
@@ -47,34 +51,57 @@ const (
 // truncated to microseconds, as by parseRFC3339Micro.
 //
 // err is for a body that is not an Arrow IPC stream, a schema lacking a
-// required column or with a column of another type, and a malformed batch.
+// required column or with a column of another type, and a malformed batch;
+// it is a *TooLargeError for a stream that decodes into more memory than
+// its size allows. At most MaxRejected rejections are returned;
+// decodeArrow also counts the rest.
 func DecodeArrow(body []byte) (rows []Row, rejected []RowError, err error) {
-	return decodeArrow(body, arrowMemoryBase+arrowMemoryFactor*int64(len(body)))
+	rows, rej, err := decodeArrow(body, arrowBudgetOf(body), 0)
+	return rows, rej.List, err
 }
 
-// decodeArrow is DecodeArrow with a budget of memory in bytes.
-func decodeArrow(body []byte, budget int64) (rows []Row, rejected []RowError, err error) {
+// arrowBudgetOf is the memory a body may decode into, in bytes.
+func arrowBudgetOf(body []byte) int64 {
+	return arrowMemoryBase + arrowMemoryFactor*int64(len(body))
+}
+
+// decodeArrow is DecodeArrow with a budget of memory in bytes and a bound on
+// the rows returned: past maxRows (when positive) it stops with a
+// *TooLargeError.
+func decodeArrow(body []byte, budget int64, maxRows int) (rows []Row, rejected Rejections, err error) {
 	if len(body) == 0 {
-		return nil, nil, errors.New("arrow: empty body")
+		return nil, Rejections{}, errors.New("arrow: empty body")
 	}
 	mem := &arrowBudget{mem: memory.DefaultAllocator}
 	mem.left.Store(budget)
+	tooLarge := func() error {
+		return &TooLargeError{Limit: budget, Message: fmt.Sprintf(
+			"arrow: the stream decodes into more than %d bytes of rows and buffers, the most a body of %d bytes may", budget, len(body))}
+	}
 	rdr, err := ipc.NewReaderFromMessageReader(&arrowMessages{b: body, refs: 1}, ipc.WithAllocator(mem))
 	if err != nil {
-		return nil, nil, arrowError(err)
+		if mem.left.Load() < 0 {
+			return nil, Rejections{}, tooLarge()
+		}
+		return nil, Rejections{}, arrowError(err)
 	}
 	defer rdr.Release()
-	d := arrowDecoder{}
+	d := arrowDecoder{mem: mem, maxRows: maxRows}
 	if err := d.columns(rdr.Schema()); err != nil {
-		return nil, nil, err
+		return nil, Rejections{}, err
 	}
 	for rdr.Next() {
-		if err := d.record(rdr.Record()); err != nil {
-			return nil, nil, err
+		if err := d.record(rdr.Record()); errors.Is(err, errArrowTooLarge) {
+			return nil, Rejections{}, tooLarge()
+		} else if err != nil {
+			return nil, Rejections{}, err
 		}
 	}
 	if err := rdr.Err(); err != nil {
-		return nil, nil, arrowError(err)
+		if mem.left.Load() < 0 {
+			return nil, Rejections{}, tooLarge()
+		}
+		return nil, Rejections{}, arrowError(err)
 	}
 	return d.rows, d.rejected, nil
 }
@@ -98,8 +125,10 @@ var arrowColumnNames = [arrowColumnCount]string{"source", "metric", "time", "val
 type arrowDecoder struct {
 	cols     [arrowColumnCount]int // field index of each column, -1 if absent
 	rows     []Row
-	rejected []RowError
+	rejected Rejections
 	next     int // index of the next row
+	mem      *arrowBudget
+	maxRows  int // 0: no bound
 	strs     internTable
 	text     [arrowColumnCount]arrowText // of source, metric, unit
 }
@@ -197,13 +226,24 @@ func (d *arrowDecoder) record(rec arrow.Record) error {
 		return errors.New(`arrow: column "value": malformed array`)
 	}
 
-	d.rows = slices.Grow(d.rows, n)
+	// The batch's rows are paid for before they are allocated.
+	if d.mem != nil && !d.mem.tryTake(int64(n)*arrowRowBytes) {
+		return errArrowTooLarge
+	}
+	grow := n
+	if d.maxRows > 0 {
+		grow = min(n, d.maxRows+1-len(d.rows))
+	}
+	d.rows = slices.Grow(d.rows, grow)
 	for i := range n {
 		r := Row{Index: d.next}
 		d.next++
 		if code, msg := d.row(&r, &b, i); code != "" {
-			d.rejected = append(d.rejected, RowError{Index: r.Index, Code: code, Message: msg})
+			d.rejected.Add(RowError{Index: r.Index, Code: code, Message: msg})
 			continue
+		}
+		if d.maxRows > 0 && len(d.rows) >= d.maxRows {
+			return tooManyRows(d.maxRows)
 		}
 		d.rows = append(d.rows, r)
 	}
@@ -744,9 +784,14 @@ type arrowBudget struct {
 var errArrowTooLarge = errors.New("the stream decodes into more memory than allowed")
 
 func (a *arrowBudget) take(n int) {
-	if n > 0 && a.left.Add(-int64(n)) < 0 {
+	if !a.tryTake(int64(n)) {
 		panic(errArrowTooLarge)
 	}
+}
+
+// tryTake takes n bytes from the budget, reporting false once it is spent.
+func (a *arrowBudget) tryTake(n int64) bool {
+	return n <= 0 || a.left.Add(-n) >= 0
 }
 
 // Allocate allocates size bytes from the budget.

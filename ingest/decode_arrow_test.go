@@ -2,6 +2,8 @@ package ingest
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -491,11 +493,85 @@ func TestDecodeArrowMemoryBudget(t *testing.T) {
 		sources[i], metrics[i], times[i], values[i] = "CB-0001/1", "energy_import", int64(0), 0.0
 	}
 	body := arrowTestStream(t, []ipc.Option{ipc.WithZstd()}, arrowTestBatch(arrowUTF8, arrowNanosUTC, arrow.PrimitiveTypes.Float64, sources, metrics, times, values))
-	if rows, _, err := decodeArrow(body, arrowMemoryBase); err != nil || len(rows) != n {
+	if rows, _, err := decodeArrow(body, arrowMemoryBase, 0); err != nil || len(rows) != n {
 		t.Fatalf("with the default budget: %d rows, err %v; want %d rows", len(rows), err, n)
 	}
-	if _, _, err := decodeArrow(body, 64<<10); err == nil || !strings.Contains(err.Error(), "more memory than allowed") {
+	var tl *TooLargeError
+	if _, _, err := decodeArrow(body, 64<<10, 0); !errors.As(err, &tl) || !strings.Contains(err.Error(), "more than 65536 bytes") {
 		t.Fatalf("with a 64 KiB budget for %d compressed bytes: err = %v, want the budget exceeded", len(body), err)
+	}
+}
+
+// TestDecodeArrowRowBomb checks that the rows a stream decodes into count
+// against its budget: columns that fit in it may still hold more rows than
+// it allows, and those are refused before they are allocated.
+func TestDecodeArrowRowBomb(t *testing.T) {
+	t.Parallel()
+	n := 10_000
+	sources, metrics, times, values := make([]any, n), make([]any, n), make([]any, n), make([]any, n)
+	for i := range n {
+		sources[i], metrics[i], times[i], values[i] = "CB-0001/1", "energy_import", int64(0), 0.0
+	}
+	body := arrowTestStream(t, []ipc.Option{ipc.WithZstd()}, arrowTestBatch(arrowUTF8, arrowNanosUTC, arrow.PrimitiveTypes.Float64, sources, metrics, times, values))
+	// The columns take 8+4+9+4+13+8 = 46 bytes a row, a Row twice as many.
+	budget := int64(n) * (46 + arrowRowBytes/2)
+	var tl *TooLargeError
+	if rows, _, err := decodeArrow(body, budget, 0); !errors.As(err, &tl) {
+		t.Fatalf("%d rows of %d bytes in a budget of %d bytes: %d rows, err %v; want a *TooLargeError", n, arrowRowBytes, budget, len(rows), err)
+	}
+	if rows, _, err := decodeArrow(body, budget+int64(n)*arrowRowBytes, 0); err != nil || len(rows) != n {
+		t.Fatalf("with room for the rows: %d rows, err %v; want %d", len(rows), err, n)
+	}
+}
+
+// TestDecodeMaxRows checks that every decoder stops past the rows one
+// request may carry, counting only rows it accepts, and lists at most
+// MaxRejected rejections while counting all.
+func TestDecodeMaxRows(t *testing.T) {
+	t.Parallel()
+	const valid, invalid = 50, 3 * MaxRejected
+	var js, csv strings.Builder
+	js.WriteString(`{"readings":[`)
+	csv.WriteString("source,metric,time,value\n")
+	sources, metrics, times, values := make([]any, 0), make([]any, 0), make([]any, 0), make([]any, 0)
+	for i := range valid + invalid {
+		v, jv, fv := "1", "1", any(1.0)
+		if i%((valid+invalid)/valid) != 0 || i/((valid+invalid)/valid) >= valid {
+			v, jv, fv = "NaN", "null", math.NaN()
+		}
+		if i > 0 {
+			js.WriteString(",")
+		}
+		fmt.Fprintf(&js, `{"source":"M-1","metric":"energy_import","time":"2024-01-01T00:00:%02dZ","value":%s}`, i%60, jv)
+		fmt.Fprintf(&csv, "M-1,energy_import,2024-01-01T00:00:%02dZ,%s\n", i%60, v)
+		sources, metrics, times, values = append(sources, "M-1"), append(metrics, "energy_import"), append(times, int64(i)), append(values, fv)
+	}
+	js.WriteString("]}")
+	arrowBody := arrowTestStream(t, nil, arrowTestBatch(arrowUTF8, arrowNanosUTC, arrow.PrimitiveTypes.Float64, sources, metrics, times, values))
+	decoders := map[string]func(int) ([]Row, Rejections, error){
+		"json":  func(max int) ([]Row, Rejections, error) { return decodeJSON([]byte(js.String()), max) },
+		"csv":   func(max int) ([]Row, Rejections, error) { return decodeCSV([]byte(csv.String()), max) },
+		"arrow": func(max int) ([]Row, Rejections, error) { return decodeArrow(arrowBody, arrowBudgetOf(arrowBody), max) },
+	}
+	for name, decode := range decoders {
+		t.Run(name, func(t *testing.T) {
+			rows, rej, err := decode(valid)
+			if err != nil || rej.Total != invalid || len(rej.List) != MaxRejected {
+				t.Fatalf("at the bound: %d rows, %d listed of %d rejected, err %v; want %d rows, %d of %d", len(rows), len(rej.List), rej.Total, err, valid, MaxRejected, invalid)
+			}
+			if len(rows) != valid {
+				t.Fatalf("%d rows, want %d", len(rows), valid)
+			}
+			for i, e := range rej.List[1:] {
+				if e.Index <= rej.List[i].Index {
+					t.Fatalf("rejections out of order at %d: %v", i, rej.List[i:i+2])
+				}
+			}
+			var tl *TooLargeError
+			if _, _, err := decode(valid - 1); !errors.As(err, &tl) || tl.Limit != valid-1 || !strings.Contains(err.Error(), fmt.Sprint(valid-1)) {
+				t.Fatalf("past the bound: err %v, want a *TooLargeError naming %d", err, valid-1)
+			}
+		})
 	}
 }
 

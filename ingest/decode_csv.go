@@ -26,32 +26,49 @@ import (
 // err is for a body without the header, a header with an unknown, duplicate
 // or missing column, and a quoting error (a stray quote, an unclosed quoted
 // field), after which records cannot be told apart.
+//
+// At most MaxRejected rejections are returned; decodeCSV also counts the
+// rest.
 func DecodeCSV(body []byte) (rows []Row, rejected []RowError, err error) {
+	rows, rej, err := decodeCSV(body, 0)
+	return rows, rej.List, err
+}
+
+// decodeCSV is DecodeCSV with a bound on the rows returned: past maxRows
+// (when positive) it stops with a *TooLargeError.
+func decodeCSV(body []byte, maxRows int) (rows []Row, rejected Rejections, err error) {
 	s := csvScanner{b: body, line: 1}
 	s.b = bytes.TrimPrefix(s.b, []byte("\xef\xbb\xbf"))
 	line, err := s.record()
 	if err != nil {
-		return nil, nil, err
+		return nil, Rejections{}, err
 	}
 	if line == 0 {
-		return nil, nil, errors.New("csv: missing header row source,metric,time,value[,unit]")
+		return nil, Rejections{}, errors.New("csv: missing header row source,metric,time,value[,unit]")
 	}
 	cols, err := csvColumns(line, s.fields)
 	if err != nil {
-		return nil, nil, err
+		return nil, Rejections{}, err
 	}
 
 	d := csvDecoder{cols: cols, fields: len(s.fields)}
-	d.rows = make([]Row, 0, len(s.b)/64+1)
+	est := len(s.b)/64 + 1
+	if maxRows > 0 {
+		est = min(est, maxRows+1)
+	}
+	d.rows = make([]Row, 0, est)
 	for idx := 0; ; idx++ {
 		line, err := s.record()
 		if err != nil {
-			return nil, nil, err
+			return nil, Rejections{}, err
 		}
 		if line == 0 {
 			break
 		}
 		d.row(idx, line, s.fields)
+		if maxRows > 0 && len(d.rows) > maxRows {
+			return nil, Rejections{}, tooManyRows(maxRows)
+		}
 	}
 	return d.rows, d.rejected, nil
 }
@@ -101,7 +118,7 @@ type csvDecoder struct {
 	cols     [csvColumnCount]int
 	fields   int // per record, as in the header
 	rows     []Row
-	rejected []RowError
+	rejected Rejections
 	strs     internTable
 	// The last string of each column, to skip the map for runs of equal ones.
 	lastSource, lastMetric, lastUnit string
@@ -110,7 +127,7 @@ type csvDecoder struct {
 // row reads the record with the given index, which starts on line.
 func (d *csvDecoder) row(idx, line int, fields [][]byte) {
 	if len(fields) != d.fields {
-		d.rejected = append(d.rejected, rowErr(idx, CodeMalformed, "line %d: expected %d fields, got %d", line, d.fields, len(fields)))
+		d.rejected.Add(rowErr(idx, CodeMalformed, "line %d: expected %d fields, got %d", line, d.fields, len(fields)))
 		return
 	}
 	field := func(c int) []byte { return bytes.TrimSpace(fields[d.cols[c]]) }
@@ -159,7 +176,7 @@ func (d *csvDecoder) row(idx, line int, fields [][]byte) {
 		if code == "" {
 			code = CodeMalformed
 		}
-		d.rejected = append(d.rejected, RowError{Index: idx, Code: code,
+		d.rejected.Add(RowError{Index: idx, Code: code,
 			Message: fmt.Sprintf("line %d: %s: %s", line, csvColumnNames[c], problem)})
 		return
 	}

@@ -38,10 +38,20 @@ const maxJSONDepth = 128
 // may be absent or null. Times are RFC 3339 strings with any offset, returned
 // in UTC and truncated to whole microseconds, PostgreSQL's resolution (see
 // parseRFC3339Micro). A number too large for a float64 is CodeInvalidValue.
+//
+// At most MaxRejected rejections are returned; decodeJSON also counts the
+// rest.
 func DecodeJSON(body []byte) (rows []Row, rejected []RowError, err error) {
-	d := jsonDecoder{s: jsonScanner{b: body}}
+	rows, rej, err := decodeJSON(body, 0)
+	return rows, rej.List, err
+}
+
+// decodeJSON is DecodeJSON with a bound on the rows returned: past maxRows
+// (when positive) it stops with a *TooLargeError.
+func decodeJSON(body []byte, maxRows int) (rows []Row, rejected Rejections, err error) {
+	d := jsonDecoder{s: jsonScanner{b: body}, maxRows: maxRows}
 	if err := d.decode(); err != nil {
-		return nil, nil, err
+		return nil, Rejections{}, err
 	}
 	return d.rows, d.rejected, nil
 }
@@ -56,8 +66,10 @@ const (
 type jsonDecoder struct {
 	s        jsonScanner
 	rows     []Row
-	rejected []RowError
+	rejected Rejections
 	next     int // index of the next row
+	maxRows  int // 0: no bound
+	tooMany  bool
 	strs     internTable
 	// The last string of each field, to skip the map for runs of equal ones.
 	lastSource, lastMetric, lastUnit string
@@ -95,7 +107,7 @@ func (d *jsonDecoder) decode() error {
 				return d.bodyError()
 			}
 			readings, series = isReadings, !isReadings
-			d.rows = make([]Row, 0, estimateRows(len(s.b), isReadings))
+			d.rows = make([]Row, 0, d.estimateRows(len(s.b), isReadings))
 			if isReadings {
 				ok = d.readings()
 			} else {
@@ -128,16 +140,34 @@ func (d *jsonDecoder) decode() error {
 
 // estimateRows guesses the number of rows in a body of n bytes from the size
 // of a typical row, to size the result once in the common case.
-func estimateRows(n int, readings bool) int {
+func (d *jsonDecoder) estimateRows(n int, readings bool) int {
+	est := n/32 + 1
 	if readings {
-		return n/96 + 1
+		est = n/96 + 1
 	}
-	return n/32 + 1
+	if d.maxRows > 0 {
+		est = min(est, d.maxRows+1)
+	}
+	return est
+}
+
+// add appends a row, or stops the scan (a false return) once it would pass
+// maxRows.
+func (d *jsonDecoder) add(r Row) bool {
+	if d.maxRows > 0 && len(d.rows) >= d.maxRows {
+		d.tooMany = true
+		return false
+	}
+	d.rows = append(d.rows, r)
+	return true
 }
 
 // bodyError is the error for the first problem the scanner recorded, with
 // where it is.
 func (d *jsonDecoder) bodyError() error {
+	if d.tooMany {
+		return tooManyRows(d.maxRows)
+	}
 	s := &d.s
 	line, col := 1, 1
 	for _, c := range s.b[:s.errPos] {
@@ -160,7 +190,7 @@ func (d *jsonDecoder) bodyError() error {
 }
 
 func (d *jsonDecoder) reject(index int, code, msg string) {
-	d.rejected = append(d.rejected, RowError{Index: index, Code: code, Message: msg})
+	d.rejected.Add(RowError{Index: index, Code: code, Message: msg})
 }
 
 // readings reads the array of "readings", the read position being on the
@@ -279,8 +309,7 @@ func (d *jsonDecoder) reading(i int) bool {
 		d.reject(idx, bad.code, bad.msg)
 		return true
 	}
-	d.rows = append(d.rows, r)
-	return true
+	return d.add(r)
 }
 
 // missingField names the first required field a reading lacks, with what is
@@ -352,7 +381,7 @@ func (d *jsonDecoder) series(i int) bool {
 		return false
 	}
 	var (
-		firstRow, firstRejected, firstIdx = len(d.rows), len(d.rejected), d.next
+		firstRow, firstRejected, firstIdx = len(d.rows), d.rejected, d.next
 		source, metric, unit              string
 		seen                              int
 		bad                               rowProblem
@@ -413,7 +442,7 @@ func (d *jsonDecoder) series(i int) bool {
 	if bad.code != "" {
 		// Rows and rejections are in index order, and this series' are last.
 		d.rows = d.rows[:firstRow]
-		d.rejected = d.rejected[:firstRejected]
+		d.rejected = Rejections{List: d.rejected.List[:len(firstRejected.List)], Total: firstRejected.Total}
 		for idx := firstIdx; idx < d.next; idx++ {
 			d.reject(idx, bad.code, bad.msg)
 		}
@@ -490,8 +519,7 @@ func (d *jsonDecoder) point(i, j int) bool {
 		d.reject(idx, bad.code, bad.msg)
 		return true
 	}
-	d.rows = append(d.rows, r)
-	return true
+	return d.add(r)
 }
 
 // text reads a string value, interned. problem says what is wrong with the

@@ -57,7 +57,10 @@ type MeterValues struct {
 	// is always "" for 2.0.1.
 	TransactionID string
 	Rows          []Row
+	// Rejected lists the first MaxRejected refused sampledValues;
+	// RejectedTotal counts all.
 	Rejected      []RowError
+	RejectedTotal int
 	// Begin and End are the timestamps of the meter values sampled with
 	// context Transaction.Begin and Transaction.End (the earliest Begin and
 	// the latest End when several are sent); nil when there are none.
@@ -154,7 +157,7 @@ func DecodeOCPPMeterValues(chargeBoxID string, body []byte) (MeterValues, error)
 	if err != nil {
 		return MeterValues{}, err
 	}
-	m.Rows, m.Rejected, m.Begin, m.End = l.Rows, l.Rejected, l.Begin, l.End
+	m.Rows, m.Rejected, m.RejectedTotal, m.Begin, m.End = l.Rows, l.Rejected, l.RejectedTotal, l.Begin, l.End
 	return m, nil
 }
 
@@ -162,8 +165,10 @@ func DecodeOCPPMeterValues(chargeBoxID string, body []byte) (MeterValues, error)
 type OCPPMeterValueList struct {
 	// Rows are the accepted sampledValues, in the catalogue's units.
 	Rows []Row
-	// Rejected are the refused sampledValues.
-	Rejected []RowError
+	// Rejected lists the first MaxRejected refused sampledValues, in index
+	// order; RejectedTotal counts all.
+	Rejected      []RowError
+	RejectedTotal int
 	// Begin and End are as in MeterValues.
 	Begin, End *time.Time
 }
@@ -224,7 +229,7 @@ func (l *OCPPMeterValueList) add(version OCPPVersion, source string, i, first in
 	if problem != "" {
 		// Without a time no value of this meterValue can be stored.
 		for j := range raws {
-			l.Rejected = append(l.Rejected, rowErr(first+j, CodeMalformed, "%s: meterValue[%d].timestamp %s", path(j), i, problem))
+			l.reject(rowErr(first+j, CodeMalformed, "%s: meterValue[%d].timestamp %s", path(j), i, problem))
 		}
 		return
 	}
@@ -254,7 +259,7 @@ func (l *OCPPMeterValueList) add(version OCPPVersion, source string, i, first in
 	for j, s := range samples {
 		switch {
 		case s.rejected != nil:
-			l.Rejected = append(l.Rejected, *s.rejected)
+			l.reject(*s.rejected)
 			continue
 		case s.phase == "":
 			l.Rows = append(l.Rows, s.row(source, s.metric.name, at))
@@ -270,9 +275,22 @@ func (l *OCPPMeterValueList) add(version OCPPVersion, source string, i, first in
 		if s.metric.perPhase {
 			msg = "only L1, L2, L3 and L1-N, L2-N, L3-N are kept per phase"
 		}
-		l.Rejected = append(l.Rejected, rowErr(s.index, CodeUnsupportedPhase,
+		l.reject(rowErr(s.index, CodeUnsupportedPhase,
 			"%s: phase %q of %s has no metric; %s", path(j), s.phase, s.measurand, msg))
 	}
+}
+
+// reject records a refused sampledValue, listing it while there is room.
+func (l *OCPPMeterValueList) reject(e RowError) {
+	l.RejectedTotal++
+	if len(l.Rejected) < MaxRejected {
+		l.Rejected = append(l.Rejected, e)
+	}
+}
+
+// Rejections returns the refused sampledValues as a Rejections.
+func (l OCPPMeterValueList) Rejections() Rejections {
+	return Rejections{List: l.Rejected, Total: l.RejectedTotal}
 }
 
 // ocppTimestamp reads a meterValue's timestamp: RFC 3339, in UTC, truncated

@@ -527,7 +527,10 @@ func TestDecodeOCPPMeterValues(t *testing.T) {
 func ocppCheckMeterValues(t *testing.T, got, want MeterValues) {
 	t.Helper()
 	g, w := got, want
-	g.Rows, w.Rows, g.Rejected, w.Rejected = nil, nil, nil, nil
+	if g.RejectedTotal != len(g.Rejected) {
+		t.Errorf("RejectedTotal %d, but %d listed (fewer than MaxRejected)", g.RejectedTotal, len(g.Rejected))
+	}
+	g.Rows, w.Rows, g.Rejected, w.Rejected, g.RejectedTotal = nil, nil, nil, nil, 0
 	if !reflect.DeepEqual(g, w) {
 		t.Errorf("got  %+v\nwant %+v", g, w)
 	}

@@ -11,6 +11,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/gridmetrics/gridmetrics/recovery"
 )
 
 // Point is a validated reading ready to be written.
@@ -25,7 +27,9 @@ type Point struct {
 // PipelineConfig configures the pipeline.
 type PipelineConfig struct {
 	// QueueRows bounds the rows accepted and not yet committed; past it,
-	// Submit fails with ErrOverloaded. Default 500 000 (about 16 MB).
+	// Submit fails with ErrOverloaded. It also bounds one request: a
+	// submission of more rows could never be let in (ErrTooLarge). Default
+	// 500 000 (about 16 MB).
 	QueueRows int
 	// BatchRows is the row count at which a batch is cut; default 20 000.
 	BatchRows int
@@ -38,6 +42,10 @@ type PipelineConfig struct {
 	// InvalidationHorizon: readings older than now minus this are recorded
 	// in rollup_invalidations for the rollups to re-aggregate; default 10m.
 	InvalidationHorizon time.Duration
+
+	// hook, when set, sees every point as the batcher queues it and as a
+	// writer collects it: tests make it panic.
+	hook func(where string, p Point)
 }
 
 // WithDefaults returns the config with zero fields set to their defaults.
@@ -64,6 +72,7 @@ func (c PipelineConfig) WithDefaults() PipelineConfig {
 var (
 	ErrOverloaded = errors.New("ingest queue is full")
 	ErrClosed     = errors.New("ingest pipeline is shutting down")
+	ErrTooLarge   = errors.New("submission is larger than the ingest queue")
 )
 
 // Pipeline batches submitted points and writes them with group commit: a
@@ -112,7 +121,8 @@ func NewPipeline(pool *pgxpool.Pool, cfg PipelineConfig, log *slog.Logger, m *Me
 
 // Submit queues points and returns a channel that receives nil once they
 // are committed, or the error that kept them out. It fails at once with
-// ErrOverloaded when the queue is full, and ErrClosed after Close.
+// ErrOverloaded when the queue is full, with ErrTooLarge when points could
+// never fit in it, and ErrClosed after Close.
 func (p *Pipeline) Submit(points []Point) (<-chan error, error) {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
@@ -120,9 +130,10 @@ func (p *Pipeline) Submit(points []Point) (<-chan error, error) {
 		return nil, ErrClosed
 	}
 	n := int64(len(points))
-	// One submission larger than the whole queue is still let in when the
-	// queue is empty, so no request is refused for ever.
-	if total := p.queued.Add(n); total > int64(p.cfg.QueueRows) && total != n {
+	if n > int64(p.cfg.QueueRows) {
+		return nil, ErrTooLarge
+	}
+	if total := p.queued.Add(n); total > int64(p.cfg.QueueRows) {
 		p.queued.Add(-n)
 		return nil, ErrOverloaded
 	}
@@ -159,63 +170,110 @@ func (p *Pipeline) Close(ctx context.Context) error {
 }
 
 // batch cuts batches at BatchRows or after Linger, whichever comes first.
+// A panic fails the submissions it had gathered and the batcher goes on.
 func (p *Pipeline) batch() {
 	defer p.done.Done()
 	defer close(p.batches)
-	var (
-		pending []*submission
-		rows    int
-		timer   = time.NewTimer(time.Hour)
-		timerC  <-chan time.Time
-	)
-	timer.Stop()
-	flush := func() {
-		if len(pending) > 0 {
-			p.batches <- pending
+	b := batcher{p: p, timer: time.NewTimer(time.Hour)}
+	b.timer.Stop()
+	for {
+		err := recovery.Call(p.log, "ingest_batcher", b.run)
+		if err == nil {
+			return
 		}
-		pending, rows, timerC = nil, 0, nil
-		timer.Stop()
+		for _, s := range b.pending {
+			p.queued.Add(-int64(len(s.points)))
+			s.done <- err
+		}
+		b.reset()
 	}
+}
+
+// batcher is the batcher goroutine's state, kept outside its loop so a
+// recovered panic can answer the submissions it held.
+type batcher struct {
+	p       *Pipeline
+	pending []*submission
+	rows    int
+	timer   *time.Timer
+	timerC  <-chan time.Time
+}
+
+func (b *batcher) reset() {
+	b.pending, b.rows, b.timerC = nil, 0, nil
+	b.timer.Stop()
+}
+
+func (b *batcher) flush() {
+	if len(b.pending) > 0 {
+		b.p.batches <- b.pending
+	}
+	b.reset()
+}
+
+// run gathers submissions until the requests channel closes.
+func (b *batcher) run() error {
+	p := b.p
 	for {
 		select {
 		case s, ok := <-p.requests:
 			if !ok {
-				flush()
-				return
+				b.flush()
+				return nil
 			}
-			if len(pending) == 0 {
-				timer.Reset(p.cfg.Linger)
-				timerC = timer.C
+			if len(b.pending) == 0 {
+				b.timer.Reset(p.cfg.Linger)
+				b.timerC = b.timer.C
 			}
-			pending = append(pending, s)
-			rows += len(s.points)
-			if rows >= p.cfg.BatchRows {
-				flush()
+			b.pending = append(b.pending, s)
+			if p.cfg.hook != nil {
+				for _, pt := range s.points {
+					p.cfg.hook("batcher", pt)
+				}
 			}
-		case <-timerC:
-			flush()
+			b.rows += len(s.points)
+			if b.rows >= p.cfg.BatchRows {
+				b.flush()
+			}
+		case <-b.timerC:
+			b.flush()
 		}
 	}
 }
 
 // write takes batches and writes each in one transaction, retrying
-// transient failures, then answers every submission in it.
+// transient failures, then answers every submission in it. A panic fails
+// the batch's submissions, and the writer goes on with fresh buffers.
 func (p *Pipeline) write() {
 	defer p.done.Done()
-	w := newBatchWriter(p.cfg.InvalidationHorizon)
+	w := p.newBatchWriter()
 	for subs := range p.batches {
 		start := time.Now()
-		n := w.collect(subs)
-		err := p.writeWithRetry(w)
+		var n int
+		err := recovery.Call(p.log, "ingest_writer", func() error {
+			n = w.collect(subs)
+			return p.writeWithRetry(w)
+		}, "submissions", len(subs))
+		var pe *recovery.PanicError
+		if errors.As(err, &pe) {
+			w = p.newBatchWriter()
+		}
 		if err == nil {
 			p.metrics.batchRows.Observe(float64(n))
 			p.metrics.commitSeconds.Observe(time.Since(start).Seconds())
 		}
+		w.shrink()
 		for _, s := range subs {
 			p.queued.Add(-int64(len(s.points)))
 			s.done <- err
 		}
 	}
+}
+
+func (p *Pipeline) newBatchWriter() *batchWriter {
+	w := newBatchWriter(p.cfg.InvalidationHorizon, p.cfg.BatchRows)
+	w.hook = p.cfg.hook
+	return w
 }
 
 const writeAttempts = 4

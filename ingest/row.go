@@ -5,6 +5,7 @@ package ingest
 
 import (
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -35,16 +36,69 @@ type RowError struct {
 
 // Rejection codes of rows.
 const (
-	CodeMalformed        = "MALFORMED_ROW"     // a row that could not be read
-	CodeUnknownSource    = "UNKNOWN_SOURCE"    // no such source and auto-registration is off
-	CodeUnknownMetric    = "UNKNOWN_METRIC"    // not in the catalogue
-	CodeUnknownUnit      = "UNKNOWN_UNIT"      // not a unit of the metric
-	CodeInvalidValue     = "INVALID_VALUE"     // NaN or ±Inf
-	CodeTimeTooOld       = "TIME_TOO_OLD"      // before 2000-01-01
-	CodeTimeInFuture     = "TIME_IN_FUTURE"    // beyond the allowed clock skew
-	CodeSignedData       = "SIGNED_DATA"       // OCPP signed meter value without a plain value
-	CodeUnsupportedPhase = "UNSUPPORTED_PHASE" // OCPP per-phase value of a measurand with no per-phase metric
+	CodeMalformed        = "MALFORMED_ROW"       // a row that could not be read
+	CodeUnknownSource    = "UNKNOWN_SOURCE"      // no such source and auto-registration is off
+	CodeUnknownMetric    = "UNKNOWN_METRIC"      // not in the catalogue
+	CodeUnknownUnit      = "UNKNOWN_UNIT"        // not a unit of the metric
+	CodeInvalidValue     = "INVALID_VALUE"       // NaN or ±Inf
+	CodeTimeTooOld       = "TIME_TOO_OLD"        // before 2000-01-01
+	CodeTimeInFuture     = "TIME_IN_FUTURE"      // beyond the allowed clock skew
+	CodeSignedData       = "SIGNED_DATA"         // OCPP signed meter value without a plain value
+	CodeUnsupportedPhase = "UNSUPPORTED_PHASE"   // OCPP per-phase value of a measurand with no per-phase metric
+	CodeInvalidSource    = "INVALID_SOURCE"      // auto-registration refused the source (its name, its parent)
+	CodeTooManyChildren  = "TOO_MANY_CONNECTORS" // auto-registration refused a connector past the charge box's cap
 )
+
+// MaxRejected bounds the rejected rows an answer lists; past it rows are
+// only counted, in rejected_total, so a body of bad rows costs no more than
+// a body of good ones.
+const MaxRejected = 1000
+
+// Rejections collects rejected rows: the first MaxRejected in full, and the
+// count of all.
+type Rejections struct {
+	List  []RowError
+	Total int
+}
+
+// Add records a rejected row, listing it while there is room.
+func (r *Rejections) Add(e RowError) {
+	r.Total++
+	if len(r.List) < MaxRejected {
+		r.List = append(r.List, e)
+	}
+}
+
+// rejectionsOf wraps a list built elsewhere, counting each entry.
+func rejectionsOf(list []RowError) Rejections {
+	return Rejections{List: list, Total: len(list)}
+}
+
+// merge adds the rejections of o, keeping the MaxRejected lowest indexes
+// listed: each side lists its first rows by index, so the first of both
+// are among them.
+func (r *Rejections) merge(o Rejections) {
+	r.Total += o.Total
+	r.List = append(r.List, o.List...)
+	slices.SortFunc(r.List, func(a, b RowError) int { return a.Index - b.Index })
+	if len(r.List) > MaxRejected {
+		r.List = r.List[:MaxRejected]
+	}
+}
+
+// TooLargeError refuses a body for a bound it passes (413): rows beyond
+// what one request may carry, or memory beyond a decoder's budget.
+type TooLargeError struct {
+	Message string
+	Limit   int64 // the bound, in the unit the message names
+}
+
+func (e *TooLargeError) Error() string { return e.Message }
+
+func tooManyRows(limit int) *TooLargeError {
+	return &TooLargeError{Limit: int64(limit),
+		Message: fmt.Sprintf("the request holds more than %d readings, the most one request may carry (the ingest queue's size); split it", limit)}
+}
 
 func rowErr(index int, code, format string, args ...any) RowError {
 	return RowError{Index: index, Code: code, Message: fmt.Sprintf(format, args...)}

@@ -2,9 +2,9 @@ package ingest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/gridmetrics/gridmetrics/api"
@@ -25,56 +25,101 @@ type Service struct {
 
 // Result is the answer to an ingest request.
 type Result struct {
-	Accepted int        `json:"accepted"`
-	Rejected []RowError `json:"rejected"`
+	Accepted int `json:"accepted"`
+	// Rejected lists the first MaxRejected rejected rows, by index;
+	// RejectedTotal counts all of them.
+	Rejected      []RowError `json:"rejected"`
+	RejectedTotal int        `json:"rejected_total"`
+}
+
+// MarshalJSON writes the result; rejected_total is never less than the
+// rows listed, for results built without it.
+func (r Result) MarshalJSON() ([]byte, error) {
+	type plain Result
+	p := plain(r)
+	p.RejectedTotal = max(p.RejectedTotal, len(p.Rejected))
+	if p.Rejected == nil {
+		p.Rejected = []RowError{}
+	}
+	return json.Marshal(p)
 }
 
 // Ingest writes the valid rows and reports the others. rejected holds the
-// rows the decoder already refused. register, when non-nil, creates the
-// sources that are not known yet. It returns once the accepted rows are
-// committed; an error means none of them is known to be.
+// rows the decoder already refused. register creates the sources that are
+// not known yet, for tenants with auto-registration on (nil: none). It
+// returns once the accepted rows are committed; an error means none of
+// them is known to be.
 func (s *Service) Ingest(ctx context.Context, tenantID int64, rows []Row, rejected []RowError, register sources.Register) (Result, error) {
-	refs := uniqueSources(rows)
-	ids, err := s.Resolver.Resolve(ctx, tenantID, refs, register)
+	return s.IngestRejections(ctx, tenantID, rows, rejectionsOf(rejected), register)
+}
+
+// IngestRejections is Ingest for a decoder that counted more rejected rows
+// than it listed.
+func (s *Service) IngestRejections(ctx context.Context, tenantID int64, rows []Row, decoded Rejections, register sources.Register) (Result, error) {
+	res, err := s.Resolver.ResolveEach(ctx, tenantID, uniqueSources(rows), register)
 	if err != nil {
 		return Result{}, fmt.Errorf("resolve sources: %w", err)
 	}
 	now := time.Now()
+	bounds := s.Limits.bounds(now)
+	var rejected Rejections
 	points := make([]Point, 0, len(rows))
 	for _, r := range rows {
-		id, ok := ids[r.Source]
+		id, ok := res.IDs[r.Source]
 		if !ok {
-			rejected = append(rejected, rowErr(r.Index, CodeUnknownSource, "source %q is not registered", r.Source))
+			rejected.Add(sourceRejection(r, res.Refused[r.Source]))
 			continue
 		}
-		if code, msg := s.Limits.checkRow(r, now); code != "" {
-			rejected = append(rejected, RowError{Index: r.Index, Code: code, Message: msg})
+		if code, msg := bounds.checkRow(r); code != "" {
+			rejected.Add(RowError{Index: r.Index, Code: code, Message: msg})
 			continue
 		}
 		metric, v, code, msg := s.Catalog.convert(r.Metric, r.Unit, r.Value)
 		if code != "" {
-			rejected = append(rejected, RowError{Index: r.Index, Code: code, Message: msg})
+			rejected.Add(RowError{Index: r.Index, Code: code, Message: msg})
 			continue
 		}
 		points = append(points, Point{SourceID: id, Metric: metric, Time: r.Time.UnixMicro(), Value: v})
 	}
-	slices.SortFunc(rejected, func(a, b RowError) int { return a.Index - b.Index })
-	res := Result{Accepted: len(points), Rejected: rejected}
-	if res.Rejected == nil {
-		res.Rejected = []RowError{}
+	for _, e := range rejected.List {
+		s.Metrics.rows.WithLabelValues("rejected", e.Code).Inc()
 	}
-	for _, r := range rejected {
-		s.Metrics.rows.WithLabelValues("rejected", r.Code).Inc()
+	for _, e := range decoded.List {
+		s.Metrics.rows.WithLabelValues("rejected", e.Code).Inc()
+	}
+	if unlisted := rejected.Total - len(rejected.List) + decoded.Total - len(decoded.List); unlisted > 0 {
+		s.Metrics.rows.WithLabelValues("rejected", "unlisted").Add(float64(unlisted))
+	}
+	rejected.merge(decoded)
+	out := Result{Accepted: len(points), Rejected: rejected.List, RejectedTotal: rejected.Total}
+	if out.Rejected == nil {
+		out.Rejected = []RowError{}
 	}
 	if len(points) == 0 {
-		return res, nil
+		return out, nil
 	}
 	if err := s.submit(ctx, points); err != nil {
 		return Result{}, err
 	}
 	s.Metrics.rows.WithLabelValues("accepted", "").Add(float64(len(points)))
-	return res, nil
+	return out, nil
 }
+
+// sourceRejection is the rejection of a row whose source is not known:
+// refused by auto-registration (reason non-nil), or not registered.
+func sourceRejection(r Row, reason error) RowError {
+	switch {
+	case reason == nil:
+		return rowErr(r.Index, CodeUnknownSource, "source %q is not registered (and the tenant does not register sources on first sight)", r.Source)
+	case errors.Is(reason, sources.ErrTooManyChildren):
+		return rowErr(r.Index, CodeTooManyChildren, "%v", reason)
+	}
+	return rowErr(r.Index, CodeInvalidSource, "%v", reason)
+}
+
+// maxRows is the most rows one request may carry: a submission larger than
+// the queue could never be let in.
+func (s *Service) maxRows() int { return s.Pipeline.cfg.QueueRows }
 
 func (s *Service) submit(ctx context.Context, points []Point) error {
 	done, err := s.Pipeline.Submit(points)
@@ -82,6 +127,9 @@ func (s *Service) submit(ctx context.Context, points []Point) error {
 	case errors.Is(err, ErrOverloaded):
 		return &api.Error{Code: api.CodeOverloaded, RetryAfter: 1,
 			Message: "ingest queue is full; nothing was stored, retry after the delay"}
+	case errors.Is(err, ErrTooLarge):
+		return &api.Error{Code: api.CodeTooLarge, Message: tooManyRows(s.Pipeline.cfg.QueueRows).Message,
+			Details: map[string]any{"max_rows": s.Pipeline.cfg.QueueRows}}
 	case errors.Is(err, ErrClosed):
 		return &api.Error{Code: api.CodeUnavailable, RetryAfter: 5,
 			Message: "the service is shutting down; nothing was stored, retry"}

@@ -17,11 +17,14 @@ import (
 )
 
 // batchWriter writes one batch at a time; it keeps its buffers between
-// batches so the steady state allocates little.
+// batches so the steady state allocates little, but lets them go after an
+// outsized batch (see shrink).
 type batchWriter struct {
-	horizon time.Duration
-	points  []Point
-	copyBuf bytes.Buffer
+	horizon   time.Duration
+	batchRows int // the usual batch; buffers past keepFactor times it are let go
+	points    []Point
+	copyBuf   bytes.Buffer
+	hook      func(where string, p Point) // see PipelineConfig.hook
 
 	// Per series: the newest point, and the oldest when it is older than
 	// the invalidation horizon.
@@ -47,8 +50,30 @@ func (c *seriesColumns) add(p Point) {
 	c.values = append(c.values, p.Value)
 }
 
-func newBatchWriter(horizon time.Duration) *batchWriter {
-	return &batchWriter{horizon: horizon}
+func newBatchWriter(horizon time.Duration, batchRows int) *batchWriter {
+	return &batchWriter{horizon: horizon, batchRows: batchRows}
+}
+
+// keepFactor: buffers for up to this many usual batches are kept between
+// batches. One request may hold a whole queue (25 batches by default);
+// keeping its buffers would hold that memory for good, per writer.
+const keepFactor = 2
+
+// shrink lets go of buffers grown past keepFactor usual batches, so one
+// outsized batch does not pin its memory.
+func (w *batchWriter) shrink() {
+	keep := keepFactor * max(w.batchRows, 1)
+	if cap(w.points) > keep {
+		w.points = nil
+	}
+	if w.copyBuf.Cap() > keep*rowBytes+32 {
+		w.copyBuf = bytes.Buffer{}
+	}
+	for _, c := range []*seriesColumns{&w.latest, &w.invalid} {
+		if cap(c.sources) > keep {
+			*c = seriesColumns{}
+		}
+	}
 }
 
 // collect gathers the submissions' points in key order, keeping only the
@@ -58,6 +83,11 @@ func (w *batchWriter) collect(subs []*submission) int {
 	w.points = w.points[:0]
 	for _, s := range subs {
 		w.points = append(w.points, s.points...)
+	}
+	if w.hook != nil {
+		for _, p := range w.points {
+			w.hook("writer", p)
+		}
 	}
 	// Arrival order breaks ties, so among equal keys the later one sorts
 	// last (an unstable sort with a tie-breaker beats a stable sort).

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/gridmetrics/gridmetrics/api"
 	"github.com/gridmetrics/gridmetrics/auth"
 )
 
@@ -22,6 +23,12 @@ import (
 // through ChangesChannel; entries also expire after a while, a backstop for
 // a notification missed while reconnecting.
 type Resolver struct {
+	// MaxAutoChildren bounds the children (connectors) of one parent (a
+	// charge box) past which auto-registration refuses new ones; children
+	// registered by hand count too, but are never refused. Zero means
+	// DefaultMaxAutoChildren. Set it before the first Resolve.
+	MaxAutoChildren int
+
 	st  *Store
 	ttl time.Duration
 
@@ -77,13 +84,42 @@ func (r *Resolver) Forget(sourceID int64) {
 }
 
 // Register returns the sources to create for names that are not known, or
-// nil to leave them unknown.
+// nil to leave them unknown. It is consulted only for tenants with
+// auto-registration on.
 type Register func(missing []string) []NewSource
 
+// DefaultMaxAutoChildren is the default of Resolver.MaxAutoChildren: OCPP
+// charge boxes have one to a few dozen connectors, so 64 leaves room for
+// the largest while a box that invents connector ids cannot fill the
+// registry.
+const DefaultMaxAutoChildren = 64
+
+// ErrTooManyChildren refuses to auto-register a child (a connector) under a
+// parent that already has MaxAutoChildren of them.
+var ErrTooManyChildren = errors.New("too many children")
+
+// Resolution is the outcome of resolving names: the ids of the known (or
+// newly registered) ones, and the names auto-registration refused, each
+// with its reason (an *api.Error, or one wrapping ErrTooManyChildren).
+// Names in neither are unknown.
+type Resolution struct {
+	IDs     map[string]int64
+	Refused map[string]error
+}
+
 // Resolve maps each name in refs to a source id. Names that are not known
-// are created through register when it is non-nil, and are otherwise absent
+// are created through register when it is non-nil and the tenant has
+// auto-registration on; names that stay unknown or are refused are absent
 // from the result.
 func (r *Resolver) Resolve(ctx context.Context, tenantID int64, refs []string, register Register) (map[string]int64, error) {
+	res, err := r.ResolveEach(ctx, tenantID, refs, register)
+	return res.IDs, err
+}
+
+// ResolveEach is Resolve that also reports why auto-registration refused a
+// name: one invalid name fails alone, not the names beside it. The error is
+// for failures of the database.
+func (r *Resolver) ResolveEach(ctx context.Context, tenantID int64, refs []string, register Register) (Resolution, error) {
 	out := make(map[string]int64, len(refs))
 	var missing []string
 	now := time.Now()
@@ -97,11 +133,11 @@ func (r *Resolver) Resolve(ctx context.Context, tenantID int64, refs []string, r
 	}
 	r.mu.RUnlock()
 	if len(missing) == 0 {
-		return out, nil
+		return Resolution{IDs: out}, nil
 	}
 	found, err := r.st.lookupIDs(ctx, tenantID, missing)
 	if err != nil {
-		return nil, err
+		return Resolution{}, err
 	}
 	var unknown []string
 	for _, ref := range missing {
@@ -109,22 +145,35 @@ func (r *Resolver) Resolve(ctx context.Context, tenantID int64, refs []string, r
 			unknown = append(unknown, ref)
 		}
 	}
+	var refused map[string]error
 	if len(unknown) > 0 && register != nil {
-		if news := register(unknown); len(news) > 0 {
-			created, err := r.st.ensure(ctx, tenantID, news)
+		on, err := r.AutoRegister(ctx, tenantID)
+		if err != nil {
+			return Resolution{}, err
+		}
+		if news := register(unknown); on && len(news) > 0 {
+			created, failed, err := r.st.ensure(ctx, tenantID, news, r.maxAutoChildren())
 			if err != nil {
-				return nil, err
+				return Resolution{}, err
 			}
 			for ref, id := range created {
 				found[ref] = id
 			}
+			refused = failed
 		}
 	}
 	r.remember(tenantID, found, now)
 	for ref, id := range found {
 		out[ref] = id
 	}
-	return out, nil
+	return Resolution{IDs: out, Refused: refused}, nil
+}
+
+func (r *Resolver) maxAutoChildren() int {
+	if r.MaxAutoChildren <= 0 {
+		return DefaultMaxAutoChildren
+	}
+	return r.MaxAutoChildren
 }
 
 func (r *Resolver) remember(tenantID int64, found map[string]int64, now time.Time) {
@@ -236,18 +285,41 @@ func (st *Store) lookupIDs(ctx context.Context, tenantID int64, refs []string) (
 
 // ensure creates the sources that do not exist yet, in order (so a parent
 // listed before its child is found), and returns every one's id by external
-// id. Concurrent calls for the same source create it once.
-func (st *Store) ensure(ctx context.Context, tenantID int64, news []NewSource) (map[string]int64, error) {
-	out := make(map[string]int64, len(news))
+// id. A source that cannot be created (invalid, its parent unknown, or its
+// parent already at maxChildren) is in refused with the reason, and the
+// others are still created; err is for failures of the database.
+// Concurrent calls for the same source create it once. The child count is
+// read before the insert, so concurrent registrations under one parent may
+// pass the bound by as many as race each other.
+func (st *Store) ensure(ctx context.Context, tenantID int64, news []NewSource, maxChildren int) (created map[string]int64, refused map[string]error, err error) {
+	created = make(map[string]int64, len(news))
+	refuse := func(n NewSource, err error) {
+		if refused == nil {
+			refused = make(map[string]error)
+		}
+		refused[n.ExternalID] = fmt.Errorf("register source %q: %w", n.ExternalID, err)
+	}
 	for _, n := range news {
 		if err := n.validate(); err != nil {
-			return nil, fmt.Errorf("register source %q: %w", n.ExternalID, err)
+			refuse(n, err)
+			continue
 		}
 		var parentID *int64
 		if n.Parent != nil {
 			id, err := st.resolveParent(ctx, st.db, tenantID, *n.Parent)
-			if err != nil {
-				return nil, fmt.Errorf("register source %q: %w", n.ExternalID, err)
+			if isAPIError(err) {
+				refuse(n, err)
+				continue
+			} else if err != nil {
+				return nil, nil, fmt.Errorf("register source %q: %w", n.ExternalID, err)
+			}
+			var children int
+			if err := st.db.QueryRow(ctx, `SELECT count(*) FROM sources WHERE parent_id = $1`, id).Scan(&children); err != nil {
+				return nil, nil, fmt.Errorf("register source %q: %w", n.ExternalID, err)
+			}
+			if children >= maxChildren {
+				refuse(n, fmt.Errorf("%w: %q already has %d, the most auto-registration creates under one source", ErrTooManyChildren, *n.Parent, children))
+				continue
 			}
 			parentID = &id
 		}
@@ -263,10 +335,20 @@ func (st *Store) ensure(ctx context.Context, tenantID int64, news []NewSource) (
 			// statement's snapshot: read it again.
 			err = st.db.QueryRow(ctx, `SELECT id FROM sources WHERE tenant_id = $1 AND external_id = $2`, tenantID, n.ExternalID).Scan(&id)
 		}
-		if err != nil {
-			return nil, fmt.Errorf("register source %q: %w", n.ExternalID, err)
+		if err := interpretError(err, n.ExternalID); isAPIError(err) {
+			refuse(n, err)
+			continue
+		} else if err != nil {
+			return nil, nil, fmt.Errorf("register source %q: %w", n.ExternalID, err)
 		}
-		out[n.ExternalID] = id
+		created[n.ExternalID] = id
 	}
-	return out, nil
+	return created, refused, nil
+}
+
+// isAPIError reports whether err is about the source itself (a validation,
+// a conflict) rather than the database.
+func isAPIError(err error) bool {
+	var e *api.Error
+	return errors.As(err, &e)
 }

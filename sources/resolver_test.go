@@ -2,8 +2,10 @@ package sources_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -63,6 +65,7 @@ func TestResolverRegistersOnce(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	ten := f.tenant(t, "a")
+	f.autoRegister(t, ten.ID)
 	box := "CB-7"
 	register := func(missing []string) []sources.NewSource {
 		out := []sources.NewSource{{ExternalID: box, Kind: sources.KindCharger}}
@@ -173,4 +176,97 @@ func TestResolverAutoRegisterFlag(t *testing.T) {
 	if on, err := sources.NewResolver(f.st).AutoRegister(f.ctx, ten.ID); err != nil || !on {
 		t.Fatalf("after turning it on: %v %v", on, err)
 	}
+}
+
+func (f fixture) autoRegister(t *testing.T, tenantID int64) {
+	t.Helper()
+	if _, err := f.pool.Exec(f.ctx, "UPDATE tenants SET auto_register = true WHERE id = $1", tenantID); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// chargerRegister registers a charge box and its connectors, as OCPP
+// ingest does.
+func chargerRegister(box string) sources.Register {
+	return func(missing []string) []sources.NewSource {
+		out := []sources.NewSource{{ExternalID: box, Kind: sources.KindCharger}}
+		for _, m := range missing {
+			if m != box {
+				out = append(out, sources.NewSource{ExternalID: m, Kind: sources.KindConnector, Parent: &box})
+			}
+		}
+		return out
+	}
+}
+
+func TestResolverAutoRegistration(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	off, on := f.tenant(t, "off"), f.tenant(t, "on")
+	f.autoRegister(t, on.ID)
+	count := func(tenantID int64) int {
+		t.Helper()
+		var n int
+		if err := f.pool.QueryRow(f.ctx, "SELECT count(*) FROM sources WHERE tenant_id = $1", tenantID).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+
+	t.Run("off", func(t *testing.T) {
+		res, err := sources.NewResolver(f.st).ResolveEach(f.ctx, off.ID, []string{"CB-1/1"}, chargerRegister("CB-1"))
+		if err != nil || len(res.IDs) != 0 || len(res.Refused) != 0 || count(off.ID) != 0 {
+			t.Fatalf("tenant without auto-registration: %+v, err %v, %d sources; want nothing registered", res, err, count(off.ID))
+		}
+	})
+
+	t.Run("connector cap", func(t *testing.T) {
+		r := sources.NewResolver(f.st)
+		r.MaxAutoChildren = 3
+		refs := []string{"CB-2/1", "CB-2/2", "CB-2/3", "CB-2/4", "CB-2/5"}
+		res, err := r.ResolveEach(f.ctx, on.ID, refs, chargerRegister("CB-2"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resolved := 0
+		for _, ref := range refs {
+			if res.IDs[ref] != 0 {
+				resolved++
+			}
+		}
+		if resolved != 3 || len(res.Refused) != 2 {
+			t.Fatalf("%d connectors resolved, %d refused (%v); want 3 and 2", resolved, len(res.Refused), res.Refused)
+		}
+		for ref, err := range res.Refused {
+			if !errors.Is(err, sources.ErrTooManyChildren) || !strings.Contains(err.Error(), "CB-2") {
+				t.Errorf("%s refused with %v, want ErrTooManyChildren naming the box", ref, err)
+			}
+		}
+		// The cap holds for later requests too.
+		res, err = r.ResolveEach(f.ctx, on.ID, []string{"CB-2/9"}, chargerRegister("CB-2"))
+		if _, ok := res.IDs["CB-2/9"]; err != nil || ok || !errors.Is(res.Refused["CB-2/9"], sources.ErrTooManyChildren) {
+			t.Fatalf("a later connector: %+v, err %v; want it refused", res, err)
+		}
+	})
+
+	t.Run("one invalid source", func(t *testing.T) {
+		bad := "M-\x01"
+		meters := func(missing []string) []sources.NewSource {
+			var out []sources.NewSource
+			for _, m := range missing {
+				out = append(out, sources.NewSource{ExternalID: m, Kind: sources.KindMeter})
+			}
+			return out
+		}
+		res, err := sources.NewResolver(f.st).ResolveEach(f.ctx, on.ID, []string{"M-good", bad, "M-also-good"}, meters)
+		if err != nil {
+			t.Fatalf("one invalid name failed the whole resolution: %v", err)
+		}
+		if res.IDs["M-good"] == 0 || res.IDs["M-also-good"] == 0 || res.Refused[bad] == nil {
+			t.Fatalf("%+v: want both good meters registered and the bad one refused", res)
+		}
+		if _, ok := res.IDs[bad]; ok {
+			t.Fatalf("the invalid name resolved: %+v", res)
+		}
+	})
 }
