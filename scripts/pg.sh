@@ -5,20 +5,41 @@
 #
 #   scripts/pg.sh [dev|test]   ensure the cluster runs; print its URL
 #   scripts/pg.sh stop [dev|test]
+#   scripts/pg.sh scratch DIR PORT    ensure a throwaway cluster in DIR runs
+#                                     on PORT; print its URL
+#   scripts/pg.sh stop scratch DIR    stop it (fast shutdown)
+#   scripts/pg.sh crash scratch DIR   stop it as a power cut would
+#                                     (immediate shutdown), for fault tests
 #
-# dev  — .data/pg,     port $GRIDMETRICS_PG_PORT (54329), durable settings
-# test — .data/pgtest, port $GRIDMETRICS_TEST_PG_PORT (54330), fsync off
+# dev     — .data/pg,     port $GRIDMETRICS_PG_PORT (54329), durable settings
+# test    — .data/pgtest, port $GRIDMETRICS_TEST_PG_PORT (54330), fsync off
+# scratch — DIR (its parents searchable by the cluster's owner, e.g. under
+#           .data/), PORT fixed when DIR is created; fsync off but
+#           synchronous commit, so an immediate shutdown loses no committed
+#           transaction. Never installs PostgreSQL: exits 3 without it.
 set -euo pipefail
 
 cmd=start
-if [ "${1:-}" = stop ]; then cmd=stop; shift; fi
+case ${1:-} in
+  stop|crash) cmd=$1; shift ;;
+esac
 profile=${1:-dev}
 root=$(cd "$(dirname "$0")/.." && pwd)
+lock=$root/.data/pg-$profile.lock
 case $profile in
   dev)  dir=$root/.data/pg;     port=${GRIDMETRICS_PG_PORT:-54329} ;;
   test) dir=$root/.data/pgtest; port=${GRIDMETRICS_TEST_PG_PORT:-54330} ;;
-  *) echo "pg.sh: unknown profile $profile (want dev or test)" >&2; exit 2 ;;
+  scratch)
+    if [ -z "${2:-}" ] || { [ $cmd = start ] && [ -z "${3:-}" ]; }; then
+      echo "pg.sh: usage: pg.sh scratch DIR PORT | pg.sh stop|crash scratch DIR" >&2; exit 2
+    fi
+    mkdir -p "$2"
+    dir=$(cd "$2" && pwd); port=${3:-0}; lock=$dir/pg.lock ;;
+  *) echo "pg.sh: unknown profile $profile (want dev, test or scratch)" >&2; exit 2 ;;
 esac
+if [ $cmd = crash ] && [ "$profile" != scratch ]; then
+  echo "pg.sh: crash stops scratch clusters only" >&2; exit 2
+fi
 data=$dir/data
 db=gridmetrics
 url="postgres://gridmetrics@127.0.0.1:$port/$db?sslmode=disable"
@@ -55,18 +76,24 @@ as_owner() {
 }
 
 mkdir -p "$root/.data"
-exec 9>"$root/.data/pg-$profile.lock"
+exec 9>"$lock"
 flock 9
 
-if [ $cmd = stop ]; then
+if [ $cmd = stop ] || [ $cmd = crash ]; then
+  mode=fast
+  [ $cmd = crash ] && mode=immediate
   bindir=$(find_bindir)
   if [ -n "$bindir" ] && [ -f "$data/postmaster.pid" ]; then
-    as_owner "$bindir/pg_ctl" -D "$data" -m fast -w stop >&2 || true
+    as_owner "$bindir/pg_ctl" -D "$data" -m $mode -w stop >&2 || true
   fi
   exit 0
 fi
 
-install_postgres
+if [ "$profile" = scratch ]; then
+  if [ -z "$(find_bindir)" ]; then log "PostgreSQL is not installed"; exit 3; fi
+else
+  install_postgres
+fi
 bindir=$(find_bindir)
 
 if [ ! -f "$data/PG_VERSION" ]; then
@@ -77,8 +104,10 @@ if [ ! -f "$data/PG_VERSION" ]; then
     log "user $owner cannot reach $dir; make its parent folders searchable (chmod o+x)"
     exit 1
   fi
+  nosync=()
+  [ "$profile" = scratch ] && nosync=(--no-sync) # a throwaway: no need to flush it
   as_owner "$bindir/initdb" -D "$data" --username=gridmetrics --auth=trust \
-    --encoding=UTF8 --locale=C.UTF-8 >/dev/null
+    --encoding=UTF8 --locale=C.UTF-8 "${nosync[@]}" >/dev/null
   {
     echo "listen_addresses = '127.0.0.1'"
     echo "port = $port"
@@ -93,6 +122,12 @@ if [ ! -f "$data/PG_VERSION" ]; then
       echo "synchronous_commit = off"
       echo "full_page_writes = off"
       echo "max_connections = 400"
+    fi
+    if [ "$profile" = scratch ]; then
+      # Fault tests stop the postmaster, never the machine: what reached the
+      # kernel survives, so fsync may go; a commit must still reach it.
+      echo "fsync = off"
+      echo "full_page_writes = off"
     fi
   } | as_owner tee -a "$data/postgresql.conf" >/dev/null
 fi

@@ -89,7 +89,9 @@ func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	pool := dbtest.New(t)
 	ctx := context.Background()
-	ten, err := auth.NewStore(pool).CreateTenant(ctx, "acme", false)
+	// OCPP routes register charge boxes on first sight only for tenants
+	// that allow it.
+	ten, err := auth.NewStore(pool).CreateTenant(ctx, "acme", true)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,6 +30,8 @@ const DefaultDatabaseURL = "postgres://gridmetrics@127.0.0.1:54329/gridmetrics?s
 type Config struct {
 	DatabaseURL     string
 	DBMaxConns      int
+	// DBPools splits the server's connections by class of work (pools.go).
+	DBPools DBPools
 	Addr            string
 	LogLevel        string
 	LogFormat       string
@@ -176,7 +178,7 @@ func formatDuration(d time.Duration) string {
 // bindDatabase registers the settings every subcommand needs.
 func (c *Config) bindDatabase(b *binder) {
 	b.str(&c.DatabaseURL, "database-url", DefaultDatabaseURL, "PostgreSQL connection URL")
-	b.int(&c.DBMaxConns, "db-max-conns", 10, "largest number of database connections")
+	b.int(&c.DBMaxConns, "db-max-conns", 20, "largest number of database connections, all pools of the server together")
 	b.str(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	b.str(&c.LogFormat, "log-format", "text", "log format: text or json")
 	b.str(&c.Timescale, "timescaledb", "auto", "use TimescaleDB: auto (when installed), on (required) or off")
@@ -190,6 +192,7 @@ func (c *Config) bindDatabase(b *binder) {
 // bindServer registers the settings of the HTTP server.
 func (c *Config) bindServer(b *binder) {
 	b.str(&c.Addr, "addr", "127.0.0.1:8080", "address to listen on")
+	c.DBPools.bind(b)
 	b.int(&c.BodyLimit, "body-limit", 16<<20, "largest request body in bytes")
 	b.duration(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a graceful shutdown waits for requests in flight")
 	b.float(&c.RateLimit, "rate-limit", 100, "requests per second allowed per credential; 0 disables")
@@ -248,8 +251,8 @@ func (c Config) validateServer() error {
 	if c.Ingest.QueueRows < 1 || c.Ingest.BatchRows < 1 || c.Ingest.Writers < 1 || c.Ingest.Linger <= 0 {
 		errs = append(errs, errors.New("ingest-queue-rows, ingest-batch-rows, ingest-writers and ingest-linger must be positive"))
 	}
-	if c.Ingest.Writers >= c.DBMaxConns {
-		errs = append(errs, fmt.Errorf("ingest-writers (%d) must be below db-max-conns (%d): requests need connections too", c.Ingest.Writers, c.DBMaxConns))
+	if err := c.DBPools.resolve(c.DBMaxConns, c.Ingest.Writers).validate(c.DBMaxConns, c.Ingest.Writers); err != nil {
+		errs = append(errs, err)
 	}
 	if c.RateLimit < 0 {
 		errs = append(errs, errors.New("rate-limit: must not be negative"))

@@ -31,10 +31,11 @@ type Main struct {
 	Config Config
 	Log    *slog.Logger
 
-	pool     *pgxpool.Pool
+	pools    *pools // one per class of work (pools.go)
 	pipeline *ingest.Pipeline
 	rollups  *rollups.Runner
 	sessions *sessions.Service
+	pricing  *sessions.Service // the sessions' pricing worker, on the jobs pool
 	app      *fiber.App
 	ln       net.Listener
 	done     chan struct{} // closed when the server stops serving
@@ -58,17 +59,17 @@ func (m *Main) Run(ctx context.Context) (err error) {
 			m.Close()
 		}
 	}()
-	if m.pool, err = openPool(ctx, m.Config); err != nil {
+	res, err := m.migrate(ctx)
+	if err != nil {
 		return err
 	}
-	res, err := schema.Migrate(ctx, m.pool, m.Config.schemaOptions())
-	if err != nil {
+	if m.pools, err = openPools(m.Config); err != nil {
 		return err
 	}
 	m.backend = res.Backend
 	m.Log.Info("database ready", "backend", res.Backend, "schema_version", res.Version)
 
-	authStore := auth.NewStore(m.pool)
+	authStore := auth.NewStore(m.pools.auth)
 	authn, err := auth.NewAuthenticator(bg, authStore, m.Config.authConfig())
 	if err != nil {
 		return err
@@ -80,15 +81,17 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	// Recovered panics of every background goroutine and handler, by where.
 	reg.MustRegister(recovery.Panics)
 
-	sourceStore := sources.NewStore(m.pool)
+	sourceStore := sources.NewStore(m.pools.read)
 	metrics, err := sourceStore.Metrics(ctx)
 	if err != nil {
 		return err
 	}
-	resolver := sources.NewResolver(sourceStore)
-	go resolver.Listen(bg, m.pool, m.Log)
+	// Ingest resolves sources on every request: on the auth pool, beside
+	// the API key lookups, never behind slow reads.
+	resolver := sources.NewResolver(sources.NewStore(m.pools.auth))
+	go resolver.Listen(bg, m.pools.job, m.Log)
 	ingestMetrics := ingest.NewMetrics(reg)
-	m.pipeline = ingest.NewPipeline(m.pool, m.Config.Ingest, m.Log, ingestMetrics, reg)
+	m.pipeline = ingest.NewPipeline(m.pools.writer, m.Config.Ingest, m.Log, ingestMetrics, reg)
 	ingestService := &ingest.Service{
 		Pipeline: m.pipeline,
 		Resolver: resolver,
@@ -101,7 +104,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if m.Config.RunRollups {
 		cfg := m.Config.Rollups
 		cfg.Retention = map[string]time.Duration{"readings": m.Config.RawRetention, "rollup_15m": m.Config.Rollup15mRetention}
-		m.rollups = rollups.NewRunner(m.pool, cfg, m.Log, rollups.NewMetrics(reg))
+		m.rollups = rollups.NewRunner(m.pools.job, cfg, m.Log, rollups.NewMetrics(reg))
 		// TimescaleDB drops old chunks through its own policies.
 		if err := m.rollups.Start(m.backend == schema.BackendPostgreSQL); err != nil {
 			return err
@@ -116,14 +119,15 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	v1 := m.app.Group("/v1", authn.Middleware())
 	sources.Mount(v1, sourceStore)
 	ingest.Mount(v1, ingestService)
-	rollups.Mount(v1, m.pool)
-	queryService := query.NewService(m.pool, sourceStore, metrics, m.queryConfig())
+	rollups.Mount(v1, m.pools.read)
+	queryService := query.NewService(m.pools.read, sourceStore, metrics, m.queryConfig())
 	query.Mount(v1, queryService)
-	tariffStore := tariffs.NewStore(m.pool)
+	tariffStore := tariffs.NewStore(m.pools.read)
 	tariffs.Mount(v1, tariffStore)
 	tariffs.MountCost(v1, &tariffs.CostService{Tariffs: tariffStore, Sources: sourceStore, Meters: queryService})
-	m.sessions = sessions.NewService(m.pool, resolver, ingestService, assignedTariffs{tariffStore}, m.sessionsConfig())
-	m.sessions.StartWorker()
+	m.sessions = sessions.NewService(m.pools.read, resolver, ingestService, assignedTariffs{tariffStore}, m.sessionsConfig())
+	m.pricing = m.sessions.OnPool(m.pools.job, assignedTariffs{tariffs.NewStore(m.pools.job)})
+	m.pricing.StartWorker()
 	sessions.Mount(v1, m.sessions, m.Log)
 
 	if m.ln, err = net.Listen("tcp", m.Config.Addr); err != nil {
@@ -167,14 +171,14 @@ func (m *Main) Close() error {
 	if m.rollups != nil {
 		m.rollups.Stop(ctx)
 	}
-	if m.sessions != nil {
-		m.sessions.StopWorker(ctx)
+	if m.pricing != nil {
+		m.pricing.StopWorker(ctx)
 	}
 	if m.stopBg != nil {
 		m.stopBg()
 	}
-	if m.pool != nil {
-		m.pool.Close()
+	if m.pools != nil {
+		m.pools.close()
 	}
 	return err
 }
@@ -183,7 +187,8 @@ func (m *Main) Close() error {
 // is unreachable or the schema is behind.
 func (m *Main) ready(ctx context.Context) (map[string]any, error) {
 	facts := map[string]any{"backend": m.backend}
-	st, err := schema.ReadStatus(ctx, m.pool)
+	// The auth pool: what every request needs first, and never held long.
+	st, err := schema.ReadStatus(ctx, m.pools.auth)
 	switch {
 	case errors.Is(err, schema.ErrNotMigrated):
 		facts["schema_version"], facts["schema_latest"] = st.Version, st.Latest
@@ -195,6 +200,17 @@ func (m *Main) ready(ctx context.Context) (map[string]any, error) {
 	facts["backend"] = st.Backend
 	facts["schema_version"] = st.Version
 	return facts, nil
+}
+
+// migrate brings the schema up to date on a connection of its own, free of
+// the pools' statement timeouts, and closes it.
+func (m *Main) migrate(ctx context.Context) (schema.Result, error) {
+	pool, err := openPool(ctx, m.Config)
+	if err != nil {
+		return schema.Result{}, err
+	}
+	defer pool.Close()
+	return schema.Migrate(ctx, pool, m.Config.schemaOptions())
 }
 
 func openPool(ctx context.Context, cfg Config) (*pgxpool.Pool, error) {
