@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -175,12 +176,12 @@ func readBody(c *fiber.Ctx, limit int) ([]byte, error) {
 		}
 		src = zr
 	}
-	buf := bytes.NewBuffer(make([]byte, 0, min(max(cl, 0), bodyInitialCap, limit+1)))
-	n, err := buf.ReadFrom(io.LimitReader(src, int64(limit)+1))
+	body, err := readAll(src, min(max(cl, 0), bodyInitialCap), limit+1)
+	n := len(body)
 	switch {
 	case counted.n > int64(limit):
 		return nil, tooLarge(limit, "")
-	case n > int64(limit):
+	case n > limit:
 		return nil, &Error{Code: CodeTooLarge, Message: fmt.Sprintf("the decompressed body exceeds this route's limit of %d bytes", limit),
 			Details: map[string]any{"limit_bytes": limit}}
 	case err != nil && gzipped:
@@ -188,7 +189,28 @@ func readBody(c *fiber.Ctx, limit int) ([]byte, error) {
 	case err != nil:
 		return nil, readError(err, "the body could not be read")
 	}
-	return buf.Bytes(), nil
+	return body, nil
+}
+
+// readAll reads r to its end or to max bytes, whichever comes first. The
+// buffer starts at initial bytes and doubles, but never past max: a body
+// at the limit costs its size, not twice.
+func readAll(r io.Reader, initial, max int) ([]byte, error) {
+	b := make([]byte, 0, min(max, initial+bytes.MinRead))
+	for len(b) < max {
+		if len(b) == cap(b) {
+			b = slices.Grow(b, min(max, 2*cap(b))-len(b))
+		}
+		n, err := r.Read(b[len(b):min(cap(b), max)])
+		b = b[:len(b)+n]
+		if errors.Is(err, io.EOF) {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+	}
+	return b, nil
 }
 
 // contentEncoding accepts no encoding or one gzip layer.

@@ -18,6 +18,7 @@ import (
 	"github.com/gridmetrics/gridmetrics/rollups"
 	"github.com/gridmetrics/gridmetrics/schema"
 	"github.com/gridmetrics/gridmetrics/sessions"
+	"github.com/gridmetrics/gridmetrics/sources"
 )
 
 // DefaultDatabaseURL is the private cluster that scripts/pg.sh starts for
@@ -37,6 +38,9 @@ type Config struct {
 	LogFormat       string
 	BodyLimit       int
 	ShutdownTimeout time.Duration
+	// HTTP carries the body limits of the route classes, connection and
+	// timeout limits (bindHTTP).
+	HTTP HTTPLimits
 
 	RateLimit float64
 	RateBurst int
@@ -59,6 +63,9 @@ type Config struct {
 
 	Ingest  ingest.PipelineConfig
 	MaxSkew time.Duration
+	// MaxAutoConnectors bounds the connectors auto-registration creates
+	// under one charge box (sources.Resolver.MaxAutoChildren).
+	MaxAutoConnectors int
 
 	Query    query.Config
 	Sessions sessions.Config
@@ -193,7 +200,7 @@ func (c *Config) bindDatabase(b *binder) {
 func (c *Config) bindServer(b *binder) {
 	b.str(&c.Addr, "addr", "127.0.0.1:8080", "address to listen on")
 	c.DBPools.bind(b)
-	b.int(&c.BodyLimit, "body-limit", 16<<20, "largest request body in bytes")
+	c.HTTP.bind(b, &c.BodyLimit)
 	b.duration(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a graceful shutdown waits for requests in flight")
 	b.float(&c.RateLimit, "rate-limit", 100, "requests per second allowed per credential; 0 disables")
 	b.int(&c.RateBurst, "rate-burst", 200, "requests allowed at once above the rate")
@@ -210,12 +217,13 @@ func (c *Config) bindServer(b *binder) {
 	b.str(&c.JWT.Issuer, "jwt-issuer", "", "required iss claim of bearer tokens; empty accepts any (required with jwt-jwks)")
 	b.str(&c.JWT.Audience, "jwt-audience", "", "required aud claim of bearer tokens; empty accepts any (required with jwt-jwks)")
 	b.duration(&c.JWT.Leeway, "jwt-leeway", 30*time.Second, "clock skew allowed when checking exp and nbf")
-	b.int(&c.Ingest.QueueRows, "ingest-queue-rows", 500_000, "rows accepted and not yet committed before ingest answers 503")
+	b.int(&c.Ingest.QueueRows, "ingest-queue-rows", 500_000, "rows accepted and not yet committed before ingest answers 503; also the most valid rows one request may carry (more: 413)")
 	b.int(&c.Ingest.BatchRows, "ingest-batch-rows", 20_000, "rows at which an ingest batch is cut")
 	b.duration(&c.Ingest.Linger, "ingest-linger", 10*time.Millisecond, "how long an ingest batch waits for more rows")
 	b.int(&c.Ingest.Writers, "ingest-writers", 2, "batches written at once, each on its own connection")
 	b.duration(&c.Ingest.InvalidationHorizon, "ingest-invalidation-horizon", 10*time.Minute, "readings older than this are recorded for the rollups to re-aggregate")
 	b.duration(&c.MaxSkew, "ingest-max-skew", 10*time.Minute, "how far ahead of the server clock a reading may be")
+	b.int(&c.MaxAutoConnectors, "ocpp-max-connectors", sources.DefaultMaxAutoChildren, "connectors auto-registration creates per charge box at most; past it their rows are rejected (TOO_MANY_CONNECTORS)")
 	b.int(&c.Query.MaxPoints, "query-max-points", 10_000, "points (rows or buckets) one query response may hold")
 	b.duration(&c.Query.Timeout, "query-timeout", time.Minute, "how long one query may run, streaming included")
 	b.float(&c.Sessions.ParkingThreshold, "session-parking-threshold", 100, "power in W below which a session without OCPP charging states counts as parked")
@@ -251,6 +259,9 @@ func (c Config) validateServer() error {
 	if c.Ingest.QueueRows < 1 || c.Ingest.BatchRows < 1 || c.Ingest.Writers < 1 || c.Ingest.Linger <= 0 {
 		errs = append(errs, errors.New("ingest-queue-rows, ingest-batch-rows, ingest-writers and ingest-linger must be positive"))
 	}
+	if c.MaxAutoConnectors < 1 {
+		errs = append(errs, errors.New("ocpp-max-connectors: must be positive"))
+	}
 	if err := c.DBPools.resolve(c.DBMaxConns, c.Ingest.Writers).validate(c.DBMaxConns, c.Ingest.Writers); err != nil {
 		errs = append(errs, err)
 	}
@@ -270,9 +281,7 @@ func (c Config) validateServer() error {
 		errs = append(errs, fmt.Errorf("rollup-lateness (%s) must exceed ingest-invalidation-horizon (%s): late rows would slip between them",
 			c.Rollups.Lateness, c.Ingest.InvalidationHorizon))
 	}
-	if c.BodyLimit < 1 {
-		errs = append(errs, errors.New("body-limit: must be positive"))
-	}
+	errs = append(errs, c.HTTP.validate(c.BodyLimit)...)
 	return errors.Join(c.validate(), errors.Join(errs...))
 }
 
@@ -288,7 +297,7 @@ func (c Config) schemaOptions() schema.Options {
 }
 
 func (c Config) apiConfig(log *slog.Logger) api.Config {
-	return api.Config{BodyLimit: c.BodyLimit, Logger: log}
+	return c.HTTP.apiConfig(c.BodyLimit, log)
 }
 
 func parseLevel(s string) (slog.Level, error) {

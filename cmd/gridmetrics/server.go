@@ -89,6 +89,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	// Ingest resolves sources on every request: on the auth pool, beside
 	// the API key lookups, never behind slow reads.
 	resolver := sources.NewResolver(sources.NewStore(m.pools.auth))
+	resolver.MaxAutoChildren = m.Config.MaxAutoConnectors
 	go resolver.Listen(bg, m.pools.job, m.Log)
 	ingestMetrics := ingest.NewMetrics(reg)
 	m.pipeline = ingest.NewPipeline(m.pools.writer, m.Config.Ingest, m.Log, ingestMetrics, reg)
@@ -96,9 +97,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		Pipeline: m.pipeline,
 		Resolver: resolver,
 		Catalog:  ingest.NewCatalog(metrics),
-		Limits:   ingest.Limits{MaxSkew: m.Config.MaxSkew},
+		Limits:   ingest.Limits{MaxSkew: m.Config.MaxSkew, RawRetention: m.Config.RawRetention},
 		Metrics:  ingestMetrics,
-		MaxBody:  m.Config.BodyLimit,
+		MaxBody:  m.Config.HTTP.IngestBody,
 	}
 
 	if m.Config.RunRollups {
