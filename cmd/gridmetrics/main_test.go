@@ -183,9 +183,14 @@ func TestEndToEnd(t *testing.T) {
 	expect(t, "delete", admin.do("DELETE", "/v1/sources/"+id, ""), 204, "")
 	expect(t, "get deleted", admin.do("GET", "/v1/sources/"+id, ""), 404, "NOT_FOUND")
 
-	// Revoking a key takes effect on the next request.
+	// Revoking a key takes effect as soon as the server hears of it: the
+	// command line is another process, whose revocation reaches the
+	// server's key cache through a notification sent at commit.
 	prefix := strings.Split(readKey, "_")[1]
 	cli(t, dbURL, "apikey", "revoke", prefix, "--tenant", acme)
+	for deadline := time.Now().Add(5 * time.Second); reader.do("GET", "/v1/sources", "").Status == 200 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
 	expect(t, "revoked key", reader.do("GET", "/v1/sources", ""), 401, "UNAUTHORIZED")
 	if keys := cli(t, dbURL, "apikey", "list", "--tenant", acme); !strings.Contains(keys, "gm_"+prefix) || strings.Count(keys, "\n") != 3 {
 		t.Fatalf("apikey list:\n%s", keys)
