@@ -31,8 +31,7 @@ const DefaultDatabaseURL = "postgres://gridmetrics@127.0.0.1:54329/gridmetrics?s
 type Config struct {
 	DatabaseURL     string
 	DBMaxConns      int
-	// DBPools splits the server's connections by class of work (pools.go).
-	DBPools DBPools
+	DBPools         DBPools // connections by class of work (pools.go)
 	Addr            string
 	LogLevel        string
 	LogFormat       string
