@@ -136,7 +136,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 	m.done = make(chan struct{})
 	go func() {
-		m.serveErr = m.app.Listener(m.ln)
+		m.serveErr = m.app.Listener(api.LimitConns(m.ln, m.Config.HTTP.MaxConns))
 		close(m.done)
 	}()
 	m.Log.Info("serving", "addr", m.Addr())
