@@ -3,6 +3,7 @@ package tariffs
 import (
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"strconv"
 	"strings"
 )
@@ -24,11 +25,24 @@ func (p Problem) String() string {
 }
 
 // ValidationError lists every problem found in an input, not just the first,
-// so that `gridmetrics tariff validate FILE` can show them all in one run.
-// The service maps it to the VALIDATION_ERROR code.
+// so that `gridmetrics tariff validate FILE` can show them all in one run —
+// up to MaxProblems of them: past that, a last problem says how many more
+// there were, and Total counts them all. The service maps it to the
+// VALIDATION_ERROR code.
 type ValidationError struct {
 	Problems []Problem
+	// Total is the number of problems found, listed or not.
+	Total int
+	// Total is a lower bound when UncheckedFrom is set: once MaxProblems
+	// are found, the rest of a long array is not read, and UncheckedFrom is
+	// the path of the first item left unread.
+	UncheckedFrom string
 }
+
+// MaxProblems caps the problems a ValidationError lists, so a hostile input
+// (100 000 invalid elements) cannot make the answer or the work of
+// formatting it grow with it.
+const MaxProblems = 100
 
 // Error joins the problems on one line.
 func (e *ValidationError) Error() string {
@@ -51,32 +65,67 @@ var ErrNoPrice = errors.New("no price")
 // that starts outside the tariff's start_date_time/end_date_time.
 var ErrNotApplicable = errors.New("tariff not applicable")
 
-// problems collects Problems while a value is read or checked.
+// problems collects Problems while a value is read or checked: the first
+// one reported for each path (a field of the wrong type is not also
+// reported as missing), the first MaxProblems of them listed and the rest
+// only counted.
 type problems struct {
 	list []Problem
+	// seen holds a hash of every path reported: 8 bytes a path, however
+	// many problems a hostile input has, where the paths themselves would
+	// take several times its size.
+	seen map[uint64]struct{}
+	seed maphash.Seed
+	more int
+	// unreadAt is the first array item left unread once the list was full:
+	// the input is refused anyway, and reading the rest would only make
+	// work.
+	unreadAt string
+}
+
+// stop notes that reading stopped at the array item at path.
+func (ps *problems) stop(path string) {
+	if ps.unreadAt == "" {
+		ps.unreadAt = path
+	}
 }
 
 func (ps *problems) add(path, format string, args ...any) {
+	if ps.seen == nil {
+		ps.seen = make(map[uint64]struct{})
+		ps.seed = maphash.MakeSeed()
+	}
+	h := maphash.String(ps.seed, path)
+	if _, dup := ps.seen[h]; dup {
+		return
+	}
+	ps.seen[h] = struct{}{}
+	if ps.full() {
+		ps.more++ // counted, never formatted
+		return
+	}
 	ps.list = append(ps.list, Problem{Path: path, Message: fmt.Sprintf(format, args...)})
 }
 
-// err returns the collected problems as a *ValidationError, keeping only the
-// first problem reported for each path (a field of the wrong type is not also
-// reported as missing), or nil when there are none.
+// full reports whether further problems are only counted, so a caller can
+// skip work that only makes a message (the "did you mean" search).
+func (ps *problems) full() bool { return len(ps.list) >= MaxProblems }
+
+// err returns the collected problems as a *ValidationError, with a last
+// problem counting those past MaxProblems, or nil when there are none.
 func (ps *problems) err() error {
 	if len(ps.list) == 0 {
 		return nil
 	}
-	seen := make(map[string]bool, len(ps.list))
-	out := make([]Problem, 0, len(ps.list))
-	for _, p := range ps.list {
-		if seen[p.Path] {
-			continue
+	out := append(make([]Problem, 0, len(ps.list)+1), ps.list...)
+	if ps.more > 0 || ps.unreadAt != "" {
+		msg := fmt.Sprintf("… and %d more problems (at most %d are listed)", ps.more, MaxProblems)
+		if ps.unreadAt != "" {
+			msg += fmt.Sprintf("; checking stopped at %s, the items from there on were not read", ps.unreadAt)
 		}
-		seen[p.Path] = true
-		out = append(out, p)
+		out = append(out, Problem{Message: msg})
 	}
-	return &ValidationError{Problems: out}
+	return &ValidationError{Problems: out, Total: len(ps.list) + ps.more, UncheckedFrom: ps.unreadAt}
 }
 
 // field and index build problem paths: field("elements[2]", "restrictions")

@@ -21,12 +21,53 @@ import (
 // jobject is one JSON object being read. Each take marks a key as known; done
 // reports the keys nobody took as unknown fields.
 type jobject struct {
-	ps     *problems
-	path   string
-	keys   []string
-	vals   []json.RawMessage
-	used   []bool
+	ps   *problems
+	path string
+	keys []string
+	vals []json.RawMessage
+	used []bool
+	// at is the index of each key's last occurrence, once the object has
+	// more than smallObject keys: finding a key, and a repeated one, is then
+	// a map look-up, so an object of 100 000 keys is read in linear time.
+	at     map[string]int
 	wanted []string
+}
+
+// smallObject is the size up to which an object's keys are searched one by
+// one: cheaper than a map for the few fields of an OCPI object.
+const smallObject = 16
+
+// find returns the index of the last occurrence of key.
+func (o *jobject) find(key string) (int, bool) {
+	if o.at != nil {
+		i, ok := o.at[key]
+		return i, ok
+	}
+	for i := len(o.keys) - 1; i >= 0; i-- {
+		if o.keys[i] == key {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+// addKey appends a member, reporting a repeated key.
+func (o *jobject) addKey(key string, v json.RawMessage) {
+	if _, dup := o.find(key); dup {
+		o.ps.add(field(o.path, key), "duplicate field")
+	}
+	o.keys = append(o.keys, key)
+	o.vals = append(o.vals, v)
+	o.used = append(o.used, false)
+	switch {
+	case o.at != nil:
+		o.at[key] = len(o.keys) - 1
+	case len(o.keys) > smallObject:
+		o.at = make(map[string]int, 2*len(o.keys))
+		for i, k := range o.keys {
+			o.at[k] = i
+		}
+	}
 }
 
 // readObject splits raw into its members. It reports a value that is not an
@@ -56,40 +97,36 @@ func readObject(ps *problems, path string, raw json.RawMessage) (*jobject, bool)
 			ps.add(field(path, key), "invalid JSON: %v", err)
 			return nil, false
 		}
-		for _, k := range o.keys {
-			if k == key {
-				ps.add(field(path, key), "duplicate field")
-			}
-		}
-		o.keys = append(o.keys, key)
-		o.vals = append(o.vals, v)
-		o.used = append(o.used, false)
+		o.addKey(key, v)
 	}
 	return o, true
 }
 
-// take returns the raw value of key, marking the key known. A JSON null reads
-// as absent: OCPI allows either for an optional field.
+// take returns the raw value of key (its last occurrence; a repeat is
+// reported as a duplicate), marking the key known. A JSON null reads as
+// absent: OCPI allows either for an optional field.
 func (o *jobject) take(key string) (json.RawMessage, bool) {
 	o.wanted = append(o.wanted, key)
-	var found json.RawMessage
-	ok := false
-	for i, k := range o.keys {
-		if k == key {
-			o.used[i] = true
-			if string(o.vals[i]) != "null" {
-				found, ok = o.vals[i], true
-			}
-		}
+	i, ok := o.find(key)
+	if !ok {
+		return nil, false
 	}
-	return found, ok
+	o.used[i] = true
+	if string(o.vals[i]) == "null" {
+		return nil, false
+	}
+	return o.vals[i], true
 }
 
 // done reports every field that was not taken, with a suggestion when the
 // key looks like a misspelling of a known one.
 func (o *jobject) done() {
 	for i, k := range o.keys {
-		if o.used[i] {
+		if last, _ := o.find(k); o.used[i] || last != i {
+			continue // taken, or an earlier occurrence of a key reported as a duplicate
+		}
+		if o.ps.full() {
+			o.ps.add(field(o.path, k), "unknown field") // only counted
 			continue
 		}
 		if s := closest(k, o.wanted); s != "" {
@@ -216,7 +253,10 @@ func (o *jobject) object(key string, required bool) (*jobject, bool) {
 }
 
 // array reads a JSON array, calling each for its elements with their paths.
-// It returns the number of elements and whether the field was present.
+// It returns the number of elements and whether the field was present. Once
+// the problem list is full the rest is left unread (the input is refused
+// anyway; 100 000 invalid elements would only make work), and the count
+// returned is then one more than the elements read.
 func (o *jobject) array(key string, required bool, each func(path string, raw json.RawMessage)) (int, bool) {
 	raw, ok := o.take(key)
 	if !ok {
@@ -231,15 +271,26 @@ func (o *jobject) array(key string, required bool, each func(path string, raw js
 		o.ps.add(path, "must be an array, not %s", jsonKind(raw))
 		return 0, false
 	}
-	var items []json.RawMessage
-	if err := json.Unmarshal(raw, &items); err != nil {
+	// Item by item, so that stopping early saves the reading too.
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if _, err := dec.Token(); err != nil {
 		o.ps.add(path, "invalid JSON: %v", err)
 		return 0, false
 	}
-	for i, it := range items {
-		each(index(path, i), it)
+	n := 0
+	for ; dec.More(); n++ {
+		if o.ps.full() {
+			o.ps.stop(index(path, n))
+			return n + 1, true
+		}
+		var it json.RawMessage
+		if err := dec.Decode(&it); err != nil {
+			o.ps.add(path, "invalid JSON: %v", err)
+			return 0, false
+		}
+		each(index(path, n), it)
 	}
-	return len(items), true
+	return n, true
 }
 
 // rawJSON returns a field's JSON text unread, for objects this package keeps
