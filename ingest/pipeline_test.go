@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/gridmetrics/gridmetrics/recovery"
 	"github.com/gridmetrics/gridmetrics/schema/dbtest"
 )
 
@@ -187,5 +189,92 @@ func assertReadings(t *testing.T, got, want []storedReading) {
 		if got[i].source != want[i].source || got[i].metric != want[i].metric || !got[i].time.Equal(want[i].time) || got[i].value != want[i].value {
 			t.Fatalf("row %d: got %+v, want %+v", i, got[i], want[i])
 		}
+	}
+}
+
+func TestPipelineRefusesSubmissionLargerThanQueue(t *testing.T) {
+	t.Parallel()
+	pool := dbtest.New(t)
+	p := newTestPipeline(t, pool, PipelineConfig{QueueRows: 10})
+
+	// Refused even with the queue empty: it could never be let in.
+	if _, err := p.Submit(make([]Point, 11)); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("submit of 11 rows to a queue of 10: err = %v, want ErrTooLarge", err)
+	}
+	if got := p.Queued(); got != 0 {
+		t.Fatalf("queued %d rows after a refused submission, want 0", got)
+	}
+	points := make([]Point, 10)
+	for i := range points {
+		points[i] = pt(1, 1, t0.Add(time.Duration(i)*time.Second), float64(i))
+	}
+	submitAndWait(t, p, points...)
+}
+
+// TestPipelineSurvivesPanics checks that a panic while batching or writing
+// fails the submissions of its batch alone, is counted, and leaves the
+// pipeline working.
+func TestPipelineSurvivesPanics(t *testing.T) {
+	t.Parallel()
+	const poison = 666.0
+	for _, where := range []string{"batcher", "writer"} {
+		t.Run(where, func(t *testing.T) {
+			t.Parallel()
+			pool := dbtest.New(t)
+			cfg := PipelineConfig{hook: func(at string, p Point) {
+				if at == where && p.Value == poison {
+					panic("poison row")
+				}
+			}}
+			p := newTestPipeline(t, pool, cfg)
+			label := "ingest_" + where
+			before := testutil.ToFloat64(recovery.Panics.WithLabelValues(label))
+
+			done, err := p.Submit([]Point{pt(1, 1, t0, 1), pt(1, 1, t0.Add(time.Second), poison)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var pe *recovery.PanicError
+			if err := <-done; !errors.As(err, &pe) || pe.Where != label {
+				t.Fatalf("the poisoned submission got %v, want a *recovery.PanicError from %s", err, label)
+			}
+			if got := testutil.ToFloat64(recovery.Panics.WithLabelValues(label)) - before; got < 1 {
+				t.Fatalf("%s panics counted: %v, want at least 1", label, got)
+			}
+			if got := p.Queued(); got != 0 {
+				t.Fatalf("queued %d rows after the failed batch, want 0", got)
+			}
+			submitAndWait(t, p, pt(1, 1, t0.Add(2*time.Second), 2))
+			assertReadings(t, readAll(t, pool, "readings"), []storedReading{{1, 1, t0.Add(2 * time.Second), 2}})
+		})
+	}
+}
+
+// TestBatchWriterShrinks checks that the buffers grown for an outsized
+// batch are let go, and those of usual batches kept.
+func TestBatchWriterShrinks(t *testing.T) {
+	t.Parallel()
+	w := newBatchWriter(time.Hour, 100)
+	batch := func(n int) []*submission {
+		points := make([]Point, n)
+		for i := range points {
+			points[i] = pt(int64(i), 1, t0, 1)
+		}
+		return []*submission{{points: points}}
+	}
+	w.collect(batch(100))
+	w.shrink()
+	if cap(w.points) < 100 || w.copyBuf.Cap() < 100*rowBytes {
+		t.Fatalf("after a usual batch: capacities %d points, %d bytes; want them kept", cap(w.points), w.copyBuf.Cap())
+	}
+	w.collect(batch(10_000))
+	w.shrink()
+	if limit := keepFactor * 100; cap(w.points) > limit || w.copyBuf.Cap() > limit*rowBytes+32 ||
+		cap(w.latest.sources) > limit || cap(w.latest.times) > limit {
+		t.Fatalf("after a batch of 10 000: capacities %d points, %d bytes, %d latest; want at most %d rows' worth",
+			cap(w.points), w.copyBuf.Cap(), cap(w.latest.sources), limit)
+	}
+	if n := w.collect(batch(50)); n != 50 {
+		t.Fatalf("the writer collected %d rows after shrinking, want 50", n)
 	}
 }

@@ -12,6 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow/go/v17/arrow/array"
+	"github.com/apache/arrow/go/v17/arrow/ipc"
+	"github.com/apache/arrow/go/v17/arrow/memory"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/gridmetrics/gridmetrics/schema/dbtest"
@@ -30,8 +34,20 @@ type ingestEnv struct {
 
 func newIngestEnv(t *testing.T, serverArgs ...string) ingestEnv {
 	t.Helper()
+	return newEnvWithTenant(t, []string{"--name", "acme"}, serverArgs...)
+}
+
+// newAutoRegisterEnv is newIngestEnv with a tenant that registers unknown
+// sources on first sight.
+func newAutoRegisterEnv(t *testing.T, serverArgs ...string) ingestEnv {
+	t.Helper()
+	return newEnvWithTenant(t, []string{"--name", "fleet", "--auto-register"}, serverArgs...)
+}
+
+func newEnvWithTenant(t *testing.T, tenantArgs []string, serverArgs ...string) ingestEnv {
+	t.Helper()
 	dbURL := dbtest.NewURL(t)
-	tenant := tenantID(t, cli(t, dbURL, "tenant", "create", "--name", "acme"))
+	tenant := tenantID(t, cli(t, dbURL, append([]string{"tenant", "create"}, tenantArgs...)...))
 	key := strings.TrimSpace(cli(t, dbURL, "apikey", "create", "--tenant", tenant, "--scopes", "ingest,read,admin"))
 	m := startServer(t, dbURL, serverArgs...)
 	pool, err := pgxpool.New(context.Background(), dbURL)
@@ -309,7 +325,7 @@ func TestMetricsEndpoint(t *testing.T) {
 
 func TestIngestOCPP(t *testing.T) {
 	t.Parallel()
-	e := newIngestEnv(t)
+	e := newAutoRegisterEnv(t)
 	at := base.Format(time.RFC3339)
 
 	// OCPP 1.6 MeterValues.req: a transaction's begin sample, then a
@@ -359,4 +375,272 @@ func TestIngestOCPP(t *testing.T) {
 		}
 	}
 	expect(t, "not OCPP", e.post("/v1/ocpp/CB-0042/meter-values", "application/json", "", []byte(`{"meterValue":[]}`)), 400, "VALIDATION_ERROR")
+}
+
+// rejectedTotal reads rejected_total from an answer or from the details of
+// its error.
+func rejectedTotal(r response) int {
+	if d := r.data(); d != nil {
+		n, _ := d["rejected_total"].(float64)
+		return int(n)
+	}
+	e, _ := r.Body["error"].(map[string]any)
+	d, _ := e["details"].(map[string]any)
+	n, _ := d["rejected_total"].(float64)
+	return int(n)
+}
+
+// TestIngestBoundsRejections sends a body as large as ingest takes, every
+// row of it invalid (half refused by the decoder, half by validation), and
+// checks the answer lists a bounded number of them and counts all.
+func TestIngestBoundsRejections(t *testing.T) {
+	t.Parallel()
+	e := newIngestEnv(t)
+	e.createSource("M-1", "meter")
+	var body bytes.Buffer
+	body.WriteString("source,metric,time,value\n")
+	rows := 0
+	for ; body.Len() < 16<<20-100; rows++ {
+		if rows%2 == 0 {
+			fmt.Fprintf(&body, "M-1,power_import,not-a-time,%d\n", rows)
+		} else {
+			fmt.Fprintf(&body, "nope,power_import,%s,%d\n", ts(time.Duration(rows)*time.Millisecond), rows)
+		}
+	}
+	r := e.post("/v1/readings", "text/csv", "", body.Bytes())
+	expect(t, "16 MiB of invalid rows", r, 400, "VALIDATION_ERROR")
+	codes := rejectedCodes(r)
+	if len(codes) != 1000 || rejectedTotal(r) != rows {
+		t.Fatalf("%d rows rejected: %d listed, rejected_total %d; want 1000 listed and %d in all", rows, len(codes), rejectedTotal(r), rows)
+	}
+	if codes[0] != "MALFORMED_ROW" || codes[1] != "UNKNOWN_SOURCE" || codes[999] != "UNKNOWN_SOURCE" {
+		t.Fatalf("the first rows listed: 0 %s, 1 %s, 999 %s; want the first 1000 by index", codes[0], codes[1], codes[999])
+	}
+	if !strings.Contains(fmt.Sprint(r.Body["error"]), fmt.Sprint(rows)) {
+		t.Fatalf("the message does not count the rows: %v", r.Body["error"])
+	}
+
+	// With some rows valid the answer is a 200, bounded the same way.
+	body.Reset()
+	body.WriteString("source,metric,time,value\n")
+	fmt.Fprintf(&body, "M-1,power_import,%s,1\n", ts(0))
+	for i := range 5000 {
+		fmt.Fprintf(&body, "M-1,power_import,%s,NaN\n", ts(time.Duration(i)*time.Millisecond))
+	}
+	r = e.post("/v1/readings", "text/csv", "", body.Bytes())
+	accepted(t, r, 1)
+	if n := len(r.data()["rejected"].([]any)); n != 1000 || rejectedTotal(r) != 5000 {
+		t.Fatalf("%d listed, rejected_total %d; want 1000 and 5000", n, rejectedTotal(r))
+	}
+}
+
+// TestIngestRefusesMoreRowsThanTheQueue checks that a request with more
+// valid rows than the ingest queue holds is refused with a 413 naming the
+// bound, on every route, rather than being turned away as overloaded for
+// ever.
+func TestIngestRefusesMoreRowsThanTheQueue(t *testing.T) {
+	t.Parallel()
+	e := newAutoRegisterEnv(t, "--ingest-queue-rows", "100")
+	readings := func(valid, invalid int) []byte {
+		var rows []string
+		for i := range valid + invalid {
+			v := "1"
+			if i >= valid {
+				v = "null"
+			}
+			rows = append(rows, fmt.Sprintf(`{"source":"M-1","metric":"power_import","time":%q,"value":%s}`, ts(time.Duration(i)*time.Second), v))
+		}
+		return []byte(`{"readings":[` + strings.Join(rows, ",") + `]}`)
+	}
+	r := e.post("/v1/readings", "application/json", "", readings(101, 0))
+	expect(t, "101 rows for a queue of 100", r, 413, "PAYLOAD_TOO_LARGE")
+	if msg := fmt.Sprint(r.Body["error"]); !strings.Contains(msg, "100") {
+		t.Fatalf("the answer does not name the bound: %s", msg)
+	}
+	// Rejected rows do not count against it.
+	accepted(t, e.post("/v1/readings", "application/json", "", readings(100, 50)), 100)
+
+	var samples []string
+	for i := range 101 {
+		samples = append(samples, fmt.Sprintf(`{"value":"%d","measurand":"Energy.Active.Import.Register"}`, i))
+	}
+	var mvs []string
+	for i, s := range samples {
+		mvs = append(mvs, fmt.Sprintf(`{"timestamp":%q,"sampledValue":[%s]}`, ts(time.Duration(i)*time.Second), s))
+	}
+	ocpp := fmt.Sprintf(`{"connectorId":1,"meterValue":[%s]}`, strings.Join(mvs, ","))
+	expect(t, "101 OCPP values for a queue of 100", e.post("/v1/ocpp/CB-1/meter-values", "application/json", "", []byte(ocpp)), 413, "PAYLOAD_TOO_LARGE")
+}
+
+// TestIngestArrowRowBomb sends an Arrow stream of a few kilobytes whose
+// compressed columns fit the decoder's budget but hold 250 000 rows, whose
+// Rows would take over 20 MB: they are refused before they are allocated.
+func TestIngestArrowRowBomb(t *testing.T) {
+	t.Parallel()
+	e := newIngestEnv(t)
+	e.createSource("M-1", "meter")
+	const n = 250_000
+	dict := func() arrow.DataType {
+		return &arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int8, ValueType: arrow.BinaryTypes.String}
+	}
+	schema := arrow.NewSchema([]arrow.Field{
+		{Name: "source", Type: dict()},
+		{Name: "metric", Type: dict()},
+		{Name: "time", Type: &arrow.TimestampType{Unit: arrow.Second, TimeZone: "UTC"}},
+		{Name: "value", Type: arrow.PrimitiveTypes.Float32},
+	}, nil)
+	mem := memory.NewGoAllocator()
+	b := array.NewRecordBuilder(mem, schema)
+	defer b.Release()
+	at := arrow.Timestamp(base.Unix())
+	for range n {
+		if err := b.Field(0).(*array.BinaryDictionaryBuilder).AppendString("M-1"); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Field(1).(*array.BinaryDictionaryBuilder).AppendString("power_import"); err != nil {
+			t.Fatal(err)
+		}
+		b.Field(2).(*array.TimestampBuilder).Append(at)
+		b.Field(3).(*array.Float32Builder).Append(1)
+	}
+	rec := b.NewRecord()
+	defer rec.Release()
+	var buf bytes.Buffer
+	w := ipc.NewWriter(&buf, ipc.WithSchema(schema), ipc.WithZstd(), ipc.WithAllocator(mem))
+	if err := w.Write(rec); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r := e.post("/v1/readings", "application/vnd.apache.arrow.stream", "", buf.Bytes())
+	t.Logf("%d rows in %d bytes: %d %v", n, buf.Len(), r.Status, r.Body["error"])
+	expect(t, "Arrow row bomb", r, 413, "PAYLOAD_TOO_LARGE")
+	if msg := fmt.Sprint(r.Body["error"]); !strings.Contains(msg, "bytes") {
+		t.Fatalf("the answer does not name the bound: %s", msg)
+	}
+}
+
+// TestIngestKeepsRollupHistory: a reading older than the raw retention
+// (a charger whose clock reset) is refused, so it cannot make the rollups
+// re-aggregate buckets whose raw readings retention already deleted.
+func TestIngestKeepsRollupHistory(t *testing.T) {
+	t.Parallel()
+	e := newIngestEnv(t, "--raw-retention", "24h", "--rollup-invalidation-spec", "@every 1s",
+		"--rollup-spec-15m", "@every 1s", "--rollup-spec-1h", "@every 1s", "--rollup-spec-1d", "@every 1s")
+	e.createSource("M-1", "meter")
+	ctx := context.Background()
+	old := time.Now().UTC().Truncate(24 * time.Hour).Add(-72 * time.Hour)
+	_, err := e.pool.Exec(ctx, `INSERT INTO readings (time, source_id, metric, value)
+		SELECT $1::timestamptz + i * interval '15 minutes', s.id, m.id, 1000 + i
+		FROM generate_series(0, 95) i, sources s, metrics m WHERE s.external_id = 'M-1' AND m.name = 'energy_import'`, old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := func() (rollups, raw, invalidations int) {
+		t.Helper()
+		err := e.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM rollup_15m WHERE bucket < $1), (SELECT count(*) FROM readings WHERE time < $1),
+			(SELECT count(*) FROM rollup_invalidations)`, old.Add(24*time.Hour)).Scan(&rollups, &raw, &invalidations)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rollups, raw, invalidations
+	}
+	// A backfill builds the rollups of the readings written behind the
+	// jobs' back, once the jobs have refreshed each tier a first time.
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		cli(t, e.dbURL, "rollup", "backfill", "--from", old.Format(time.RFC3339), "--to", old.Add(24*time.Hour).Format(time.RFC3339))
+		n, _, _ := count()
+		if n == 96 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d rows in rollup_15m after the backfill, want 96", n)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	// Retention drops the raw readings (as its job would, here at once).
+	if _, err := e.pool.Exec(ctx, `DELETE FROM readings WHERE time < $1`, time.Now().Add(-24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+
+	body := fmt.Sprintf(`{"readings":[
+		{"source":"M-1","metric":"energy_import","time":"2001-01-01T00:00:00Z","value":1},
+		{"source":"M-1","metric":"energy_import","time":%q,"value":1},
+		{"source":"M-1","metric":"energy_import","time":%q,"value":5000}]}`, old.Add(time.Hour).Format(time.RFC3339), ts(0))
+	r := e.post("/v1/readings", "application/json", "", []byte(body))
+	accepted(t, r, 1)
+	if codes := rejectedCodes(r); codes[0] != "TIME_TOO_OLD" || codes[1] != "TIME_TOO_OLD" || len(codes) != 2 {
+		t.Fatalf("rejections %v, want TIME_TOO_OLD for rows 0 and 1", codes)
+	}
+	msg := r.data()["rejected"].([]any)[0].(map[string]any)["message"].(string)
+	if !strings.Contains(msg, "raw retention of 1d") || !strings.Contains(msg, "before "+time.Now().UTC().Add(-24*time.Hour).Format("2006-01-02")) {
+		t.Fatalf("message %q does not name the retention and its bound", msg)
+	}
+
+	// The invalidation job runs every second: give it a few runs.
+	time.Sleep(3 * time.Second)
+	if n, raw, inv := count(); n != 96 || raw != 0 || inv != 0 {
+		t.Fatalf("%d rows in rollup_15m (want 96), %d old raw readings, %d invalidations pending", n, raw, inv)
+	}
+}
+
+// TestIngestOCPPAutoRegistration checks that OCPP routes register charge
+// boxes and connectors only for tenants that allow it, at most
+// ocpp-max-connectors per box, and that a refused source fails only its
+// own rows.
+func TestIngestOCPPAutoRegistration(t *testing.T) {
+	t.Parallel()
+	mv := func(connector int) []byte {
+		return []byte(fmt.Sprintf(`{"connectorId":%d,"meterValue":[{"timestamp":%q,"sampledValue":[{"value":"10"}]}]}`, connector, ts(0)))
+	}
+	sourcesNamed := func(e ingestEnv, externalID string) []any {
+		list, _ := client{e.t, e.base, e.key}.do("GET", "/v1/sources?external_id="+externalID, "").Body["data"].([]any)
+		return list
+	}
+
+	t.Run("off", func(t *testing.T) {
+		t.Parallel()
+		e := newIngestEnv(t)
+		r := e.post("/v1/ocpp/CB-9/meter-values", "application/json", "", mv(1))
+		expect(t, "unknown box", r, 400, "VALIDATION_ERROR")
+		if codes := rejectedCodes(r); codes[0] != "UNKNOWN_SOURCE" {
+			t.Fatalf("rejections %v, want UNKNOWN_SOURCE", codes)
+		}
+		if got := sourcesNamed(e, "CB-9"); len(got) != 0 {
+			t.Fatalf("the box was registered for a tenant without auto-registration: %v", got)
+		}
+	})
+
+	t.Run("connector cap", func(t *testing.T) {
+		t.Parallel()
+		e := newAutoRegisterEnv(t, "--ocpp-max-connectors", "2")
+		accepted(t, e.post("/v1/ocpp/CB-1/meter-values", "application/json", "", mv(1)), 1)
+		accepted(t, e.post("/v1/ocpp/CB-1/meter-values", "application/json", "", mv(2)), 1)
+		r := e.post("/v1/ocpp/CB-1/meter-values", "application/json", "", mv(3))
+		expect(t, "a third connector", r, 400, "VALIDATION_ERROR")
+		if codes := rejectedCodes(r); codes[0] != "TOO_MANY_CONNECTORS" {
+			t.Fatalf("rejections %v, want TOO_MANY_CONNECTORS", codes)
+		}
+		if got := sourcesNamed(e, "CB-1/3"); len(got) != 0 {
+			t.Fatalf("the third connector was registered: %v", got)
+		}
+		// The box's own meter and the known connectors still take readings.
+		accepted(t, e.post("/v1/ocpp/CB-1/meter-values", "application/json", "", mv(0)), 1)
+		accepted(t, e.post("/v1/ocpp/CB-1/meter-values", "application/json", "", mv(2)), 1)
+	})
+
+	t.Run("one invalid source", func(t *testing.T) {
+		t.Parallel()
+		e := newAutoRegisterEnv(t)
+		body := fmt.Sprintf(`{"readings":[
+			{"source":"M-good","metric":"power_import","time":%q,"value":1},
+			{"source":"M-\u0007bell","metric":"power_import","time":%q,"value":1},
+			{"source":"M-also-good","metric":"power_import","time":%q,"value":1}]}`, ts(0), ts(0), ts(0))
+		r := e.post("/v1/readings", "application/json", "", []byte(body))
+		accepted(t, r, 2)
+		if codes := rejectedCodes(r); codes[1] != "INVALID_SOURCE" || len(codes) != 1 {
+			t.Fatalf("rejections %v, want INVALID_SOURCE for row 1 alone", codes)
+		}
+	})
 }
