@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // enableBackend creates the timescaledb extension when the mode and the
@@ -106,6 +107,88 @@ func setPolicy(ctx context.Context, conn *pgx.Conn, table, proc, key, add, remov
 		if _, err := conn.Exec(ctx, "SELECT "+add+"($1::regclass, $2::interval)", table, want); err != nil {
 			return fmt.Errorf("%s: %w", add, err)
 		}
+	}
+	return nil
+}
+
+// Job is one of TimescaleDB's background jobs on this schema's hypertables
+// (the compression and retention policies) with the scheduler's record of
+// its runs. The stats are nil until the scheduler has run the job.
+type Job struct {
+	ID          int32      `json:"job_id"`
+	Name        string     `json:"name"`       // application_name, e.g. "Retention Policy [1002]"
+	Proc        string     `json:"proc"`       // policy_retention, policy_compression, …
+	Hypertable  string     `json:"hypertable"` // readings, rollup_15m, …
+	Scheduled   bool       `json:"scheduled"`
+	Status      *string    `json:"job_status"` // Scheduled, Running, Paused
+	LastRunAt   *time.Time `json:"last_run_started_at"`
+	LastStatus  *string    `json:"last_run_status"` // Success or Failed
+	LastSuccess *time.Time `json:"last_successful_finish"`
+	NextStart   *time.Time `json:"next_start"`
+	TotalRuns   *int64     `json:"total_runs"`
+	Failures    *int64     `json:"total_failures"`
+}
+
+// Failing reports whether the job's last run failed.
+func (j Job) Failing() bool { return j.LastStatus != nil && *j.LastStatus == "Failed" }
+
+// ReadJobs returns the TimescaleDB jobs on the hypertables of the current
+// schema with their stats, by id; none on plain PostgreSQL. Their error
+// messages are left out on purpose: they are the server's text.
+func ReadJobs(ctx context.Context, q interface {
+	Query(context.Context, string, ...any) (pgx.Rows, error)
+	QueryRow(context.Context, string, ...any) pgx.Row
+}) ([]Job, error) {
+	var installed bool
+	if err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')`).Scan(&installed); err != nil {
+		return nil, fmt.Errorf("detect timescaledb: %w", err)
+	}
+	if !installed {
+		return nil, nil
+	}
+	rows, err := q.Query(ctx, `SELECT j.job_id, j.application_name, j.proc_name, j.hypertable_name, j.scheduled,
+			s.job_status, s.last_run_started_at, s.last_run_status, s.last_successful_finish, s.next_start, s.total_runs, s.total_failures
+		FROM timescaledb_information.jobs j
+		LEFT JOIN timescaledb_information.job_stats s ON s.job_id = j.job_id
+		WHERE j.hypertable_schema = current_schema()
+		ORDER BY j.job_id`)
+	if err != nil {
+		return nil, fmt.Errorf("read timescaledb jobs: %w", err)
+	}
+	jobs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Job, error) {
+		var j Job
+		err := r.Scan(&j.ID, &j.Name, &j.Proc, &j.Hypertable, &j.Scheduled,
+			&j.Status, &j.LastRunAt, &j.LastStatus, &j.LastSuccess, &j.NextStart, &j.TotalRuns, &j.Failures)
+		return j, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read timescaledb jobs: %w", err)
+	}
+	return jobs, nil
+}
+
+// UnscheduleJobs stops TimescaleDB's scheduler from running the jobs on the
+// current schema's hypertables, and returns how many there are. Test
+// databases use it: their data is older than the retention policies, which
+// the scheduler would otherwise apply in the middle of a test. RunJob still
+// runs them.
+func UnscheduleJobs(ctx context.Context, q interface {
+	Exec(context.Context, string, ...any) (pgconn.CommandTag, error)
+}) (int64, error) {
+	tag, err := q.Exec(ctx, `SELECT alter_job(job_id, scheduled => false) FROM timescaledb_information.jobs
+		WHERE hypertable_schema = current_schema()`)
+	if err != nil {
+		return 0, fmt.Errorf("unschedule timescaledb jobs: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}
+
+// RunJob runs a TimescaleDB job now, in this session, scheduled or not.
+func RunJob(ctx context.Context, q interface {
+	Exec(context.Context, string, ...any) (pgconn.CommandTag, error)
+}, id int32) error {
+	if _, err := q.Exec(ctx, `CALL run_job($1)`, id); err != nil {
+		return fmt.Errorf("run timescaledb job %d: %w", id, err)
 	}
 	return nil
 }
