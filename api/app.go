@@ -27,7 +27,8 @@ type Config struct {
 	// refused with 413 before any of it is read.
 	BodyLimits []BodyLimit
 	// MaxConns is the largest number of open client connections; more are
-	// refused with 503. Default 4096.
+	// refused with 503 by LimitConns, which the caller puts around the
+	// listener. Default 4096.
 	MaxConns int
 	// ReadHeaderTimeout bounds the time from the start of a request (or
 	// from a new connection) to the end of its headers; default 10s.
@@ -97,7 +98,10 @@ func New(cfg Config) *fiber.App {
 		StreamRequestBody:            true,
 		DisablePreParseMultipartForm: true,
 		BodyLimit:                    limits.max(),
-		Concurrency:                  cfg.MaxConns,
+		// LimitConns around the listener keeps to MaxConns and answers the
+		// rest; Fasthttp's own limit, with room for workers being released,
+		// is a backstop that answers in plain text.
+		Concurrency: cfg.MaxConns + cfg.MaxConns/4 + refusers,
 		// Fasthttp applies ReadTimeout from the start of a request; the
 		// header hook gives the body its own time once the headers are in.
 		ReadTimeout:           cfg.ReadHeaderTimeout,

@@ -130,7 +130,7 @@ func BodyLimitOf(c *fiber.Ctx) int {
 // ReadBody reads the request body, gunzipped when Content-Encoding is gzip,
 // bounded by the route's limit (BodyLimit) before and after decompression.
 // A body declared larger than the limit is refused before any of it is
-// read. Other encodings, chained ones included, are refused with 415. The
+// read. Other encodings, chained ones included, are refused (400). The
 // body is read once; later calls return the same bytes, which the caller
 // may keep.
 func ReadBody(c *fiber.Ctx) ([]byte, error) {
@@ -225,7 +225,7 @@ func contentEncoding(enc string) (gzipped bool, err error) {
 	if strings.Contains(enc, ",") {
 		msg = fmt.Sprintf("Content-Encoding %q: chained encodings are not accepted; send one gzip layer or none", enc)
 	}
-	return false, &Error{Code: CodeUnsupportedEncoding, Message: msg, Details: map[string]any{"accepted": []string{"gzip", "identity"}}}
+	return false, &Error{Code: CodeValidation, Message: msg, Details: map[string]any{"field": "Content-Encoding", "accepted": []string{"gzip", "identity"}}}
 }
 
 // readError tells a client that sent too slowly from a body that is broken.

@@ -40,12 +40,16 @@ func requestID(c *fiber.Ctx) error {
 
 func setRequestID(c *fiber.Ctx, id string) {
 	if !validRequestID(id) {
-		var b [12]byte
-		_, _ = rand.Read(b[:])
-		id = hex.EncodeToString(b[:])
+		id = newRequestID()
 	}
 	c.Locals(requestIDKey, id)
 	c.Set(HeaderRequestID, id)
+}
+
+func newRequestID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 // validRequestID accepts ids up to 128 printable ASCII characters, so a

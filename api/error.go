@@ -24,9 +24,6 @@ const (
 	CodeOverloaded       Code = "OVERLOADED"
 	CodeUnavailable      Code = "UNAVAILABLE"
 	CodeInternal         Code = "INTERNAL"
-	// CodeUnsupportedEncoding refuses a Content-Encoding other than gzip or
-	// none (chained encodings included).
-	CodeUnsupportedEncoding Code = "UNSUPPORTED_ENCODING"
 	// CodeTimeout answers a client that did not send its request in time.
 	CodeTimeout Code = "REQUEST_TIMEOUT"
 )
@@ -44,8 +41,7 @@ var statusOf = map[Code]int{
 	CodeUnavailable:      http.StatusServiceUnavailable,
 	CodeInternal:         http.StatusInternalServerError,
 
-	CodeUnsupportedEncoding: http.StatusUnsupportedMediaType,
-	CodeTimeout:             http.StatusRequestTimeout,
+	CodeTimeout: http.StatusRequestTimeout,
 }
 
 // Error is an error meant for the API caller: a stable code, a message that

@@ -10,8 +10,8 @@ import (
 )
 
 // HTTPLimits are the HTTP server's limits: a body limit per class of
-// routes, connections and timeouts. Config.BodyLimit is the limit of the
-// routes outside these classes (sources).
+// routes, connections and timeouts. Config.BodyLimit caps every body
+// limit; routes outside the classes (sources) take otherBody at most.
 type HTTPLimits struct {
 	// Body limits in bytes, after decompression, per route class.
 	IngestBody   int // POST /v1/readings; default 16 MiB
@@ -29,7 +29,7 @@ type HTTPLimits struct {
 }
 
 func (h *HTTPLimits) bind(b *binder, bodyLimit *int) {
-	b.int(bodyLimit, "body-limit", 256<<10, "largest request body in bytes, after decompression, of routes without a class limit below (sources)")
+	b.int(bodyLimit, "body-limit", 16<<20, "largest request body of any route in bytes, after decompression: caps the class limits below; other routes (sources) take 256 KiB at most")
 	b.int(&h.IngestBody, "body-limit-ingest", 16<<20, "largest body of POST /v1/readings in bytes, after decompression")
 	b.int(&h.OCPPBody, "body-limit-ocpp", 1<<20, "largest body of the /v1/ocpp routes in bytes, after decompression")
 	b.int(&h.TariffsBody, "body-limit-tariffs", 1<<20, "largest body of the tariff and pricing (CDR) routes in bytes, after decompression")
@@ -63,17 +63,21 @@ func (h HTTPLimits) validate(bodyLimit int) []error {
 	return nil
 }
 
+// otherBody is the body limit of routes outside the classes: small JSON
+// objects (sources).
+const otherBody = 256 << 10
+
 // apiConfig maps the limits onto the HTTP app; the route classes are path
-// prefixes under /v1.
+// prefixes under /v1, each limit capped by bodyLimit.
 func (h HTTPLimits) apiConfig(bodyLimit int, log *slog.Logger) api.Config {
 	return api.Config{
-		BodyLimit: bodyLimit,
+		BodyLimit: min(otherBody, bodyLimit),
 		BodyLimits: []api.BodyLimit{
-			{Prefix: "/v1/readings", Limit: h.IngestBody},
-			{Prefix: "/v1/ocpp/", Limit: h.OCPPBody},
-			{Prefix: "/v1/tariffs", Limit: h.TariffsBody},
-			{Prefix: "/v1/pricing/", Limit: h.TariffsBody},
-			{Prefix: "/v1/sessions", Limit: h.SessionsBody},
+			{Prefix: "/v1/readings", Limit: min(h.IngestBody, bodyLimit)},
+			{Prefix: "/v1/ocpp/", Limit: min(h.OCPPBody, bodyLimit)},
+			{Prefix: "/v1/tariffs", Limit: min(h.TariffsBody, bodyLimit)},
+			{Prefix: "/v1/pricing/", Limit: min(h.TariffsBody, bodyLimit)},
+			{Prefix: "/v1/sessions", Limit: min(h.SessionsBody, bodyLimit)},
 		},
 		MaxConns:           h.MaxConns,
 		ReadHeaderTimeout:  h.ReadHeaderTimeout,

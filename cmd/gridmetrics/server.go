@@ -80,6 +80,12 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Recovered panics of every background goroutine and handler, by where.
 	reg.MustRegister(recovery.Panics)
+	if m.backend == schema.BackendTimescaleDB {
+		// TimescaleDB runs its policies itself: their failures show here.
+		reg.MustRegister(rollups.NewJobsCollector(func(ctx context.Context) ([]schema.Job, error) {
+			return schema.ReadJobs(ctx, m.pools.read)
+		}, m.Log))
+	}
 
 	sourceStore := sources.NewStore(m.pools.read)
 	metrics, err := sourceStore.Metrics(ctx)
@@ -90,6 +96,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	// the API key lookups, never behind slow reads.
 	resolver := sources.NewResolver(sources.NewStore(m.pools.auth))
 	resolver.MaxAutoChildren = m.Config.MaxAutoConnectors
+	// Renames and deletes go through the API's store: the resolver must
+	// hear of them at once, not only by notification.
+	sourceStore.OnChange(resolver.Forget)
 	go resolver.Listen(bg, m.pools.job, m.Log)
 	ingestMetrics := ingest.NewMetrics(reg)
 	m.pipeline = ingest.NewPipeline(m.pools.writer, m.Config.Ingest, m.Log, ingestMetrics, reg)
@@ -99,7 +108,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		Catalog:  ingest.NewCatalog(metrics),
 		Limits:   ingest.Limits{MaxSkew: m.Config.MaxSkew, RawRetention: m.Config.RawRetention},
 		Metrics:  ingestMetrics,
-		MaxBody:  m.Config.HTTP.IngestBody,
+		MaxBody:  min(m.Config.HTTP.IngestBody, m.Config.BodyLimit),
 	}
 
 	if m.Config.RunRollups {
@@ -200,6 +209,15 @@ func (m *Main) ready(ctx context.Context) (map[string]any, error) {
 	}
 	facts["backend"] = st.Backend
 	facts["schema_version"] = st.Version
+	if st.Backend == schema.BackendTimescaleDB {
+		// A failing policy shows as "degraded" but leaves the service
+		// ready: reads and writes work, only compression or retention lag.
+		jobs, err := schema.ReadJobs(ctx, m.pools.auth)
+		if err != nil {
+			m.Log.Warn("read timescaledb jobs", "err", err)
+		}
+		facts["timescaledb_jobs"] = rollups.JobsFact(jobs, err)
+	}
 	return facts, nil
 }
 
