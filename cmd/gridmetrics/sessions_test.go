@@ -33,7 +33,9 @@ type sessionEnv struct {
 func newSessionEnv(t *testing.T) sessionEnv {
 	t.Helper()
 	dbURL := dbtest.NewURL(t)
-	acme := tenantID(t, cli(t, dbURL, "tenant", "create", "--name", "acme"))
+	// OCPP routes register charge boxes and connectors on first sight
+	// only for tenants that allow it.
+	acme := tenantID(t, cli(t, dbURL, "tenant", "create", "--name", "acme", "--auto-register"))
 	other := tenantID(t, cli(t, dbURL, "tenant", "create", "--name", "other"))
 	key := func(tenant, scopes string) string {
 		return strings.TrimSpace(cli(t, dbURL, "apikey", "create", "--tenant", tenant, "--scopes", scopes))
