@@ -630,7 +630,7 @@ func TestFaultSlowReadsDoNotStarveIngest(t *testing.T) {
 	if n := load.unavailableAnswers(); n > 0 || len(load.bad) > 0 || load.ackedReqs.Load() < 10 {
 		t.Errorf("ingest was held up by the reads: %d batches acknowledged, answers other than 200: %v %v", load.ackedReqs.Load(), load.answers, load.bad)
 	}
-	if load.maxWait > 2*time.Second {
+	if load.maxWait > 5*time.Second { // starved, it waits for the client's timeout (15s)
 		t.Errorf("an ingest request took %s while reads were stuck", load.maxWait)
 	}
 	if unauthorized != strangers {
