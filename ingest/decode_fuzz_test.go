@@ -13,12 +13,16 @@ import (
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/ipc"
+
+	"github.com/gridmetrics/gridmetrics/internal/fuzzbudget"
 )
 
 // The fuzz targets check, for any body, that a decoder does not panic and,
 // when it reads the body, accounts for every row index in [0, n) exactly
 // once. The JSON and CSV targets also check agreement with encoding/json and
-// encoding/csv: same syntax verdict, same rows.
+// encoding/csv: same syntax verdict, same rows. Every target also holds a
+// decoder to a budget of time and memory per body (fuzzbudget), and the
+// text decoders to at most one row per byte of body.
 
 func FuzzDecodeJSON(f *testing.F) {
 	for _, body := range []string{
@@ -38,7 +42,11 @@ func FuzzDecodeJSON(f *testing.F) {
 	f.Add(decodeBenchJSON(decodeBenchRows(20)))
 	f.Add(decodeBenchSeries(decodeBenchRows(20)))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		rows, rejected, err := DecodeJSON(body)
+		var rows []Row
+		var rejected []RowError
+		var err error
+		fuzzbudget.Check(t, fuzzbudget.Budget{}, len(body), func() { rows, rejected, err = DecodeJSON(body) })
+		decodeFuzzRowsPerByte(t, body, rows, rejected)
 		valid := json.Valid(body)
 		if err != nil {
 			if rows != nil || rejected != nil {
@@ -56,6 +64,15 @@ func FuzzDecodeJSON(f *testing.F) {
 		decodeCheckIndexes(t, rows, rejected)
 		decodeFuzzCompareJSON(t, body, rows, rejected)
 	})
+}
+
+// decodeFuzzRowsPerByte fails when a text body decoded to more rows and
+// rejections than it has bytes: each takes at least one.
+func decodeFuzzRowsPerByte(t *testing.T, body []byte, rows []Row, rejected []RowError) {
+	t.Helper()
+	if n := len(rows) + len(rejected); n > len(body) {
+		t.Fatalf("%d rows and rejections from %d bytes", n, len(body))
+	}
 }
 
 // decodeFuzzSyntaxError reports whether err is about JSON syntax rather than
@@ -156,7 +173,11 @@ func FuzzDecodeCSV(f *testing.F) {
 	}
 	f.Add(decodeBenchCSV(decodeBenchRows(20)))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		rows, rejected, err := DecodeCSV(body)
+		var rows []Row
+		var rejected []RowError
+		var err error
+		fuzzbudget.Check(t, fuzzbudget.Budget{}, len(body), func() { rows, rejected, err = DecodeCSV(body) })
+		decodeFuzzRowsPerByte(t, body, rows, rejected)
 		records, refErr := decodeFuzzReadCSV(body)
 		if err != nil {
 			if rows != nil || rejected != nil {
@@ -246,7 +267,12 @@ func FuzzDecodeArrow(f *testing.F) {
 	f.Add(arrowTestStream(f, nil, arrowTestBatch(arrowUTF8, arrowNanosUTC, arrow.PrimitiveTypes.Float64, nil, nil, nil, nil)))
 	f.Add(decodeBenchArrow(f, decodeBenchRows(20), true, 8))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		rows, rejected, err := DecodeArrow(body)
+		var rows []Row
+		var rejected []RowError
+		var err error
+		// Compressed buffers make more rows than bytes legitimate: the
+		// allocation budget is the bound here.
+		fuzzbudget.Check(t, fuzzbudget.Budget{}, len(body), func() { rows, rejected, err = DecodeArrow(body) })
 		if err != nil {
 			if rows != nil || rejected != nil {
 				t.Fatalf("rows beside an error: %v", err)
@@ -272,7 +298,9 @@ func FuzzParseRFC3339Micro(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		decodeCheckTimeParse(t, s)
-		got, ok := parseRFC3339Micro([]byte(s))
+		var got time.Time
+		var ok bool
+		fuzzbudget.Check(t, fuzzbudget.Budget{Bytes: 1 << 20, BytesPerByte: 4}, len(s), func() { got, ok = parseRFC3339Micro([]byte(s)) })
 		if !ok {
 			return
 		}

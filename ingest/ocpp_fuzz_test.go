@@ -7,13 +7,17 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gridmetrics/gridmetrics/internal/fuzzbudget"
 )
 
 // FuzzDecodeOCPPMeterValues checks that the OCPP decoder never panics and,
 // when it accepts a payload, accounts for every sampledValue at most once:
 // each index is in Rows or Rejected at most once and names a sampledValue
 // of the payload. Rows must be in a catalogue metric and its unit, finite,
-// in UTC and truncated to microseconds.
+// in UTC and truncated to microseconds. Decoding stays within a budget of
+// time and memory per payload (fuzzbudget), and makes at most one row or
+// rejection per byte.
 func FuzzDecodeOCPPMeterValues(f *testing.F) {
 	names := make([]string, 0, len(ocppExamples))
 	for name := range ocppExamples {
@@ -51,7 +55,12 @@ func FuzzDecodeOCPPMeterValues(f *testing.F) {
 	}
 
 	f.Fuzz(func(t *testing.T, body []byte) {
-		m, err := DecodeOCPPMeterValues("CB-0042", body)
+		var m MeterValues
+		var err error
+		fuzzbudget.Check(t, fuzzbudget.Budget{}, len(body), func() { m, err = DecodeOCPPMeterValues("CB-0042", body) })
+		if n := len(m.Rows) + len(m.Rejected); n > len(body) {
+			t.Fatalf("%d rows and rejections from %d bytes", n, len(body))
+		}
 		if err != nil {
 			if err.Error() == "" {
 				t.Fatal("an error without a message")

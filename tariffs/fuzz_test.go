@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gridmetrics/gridmetrics/internal/fuzzbudget"
 )
 
 // fuzzSeeds adds the specification's examples and the golden CDRs.
@@ -26,7 +28,8 @@ func fuzzSeeds(f *testing.F, cdr bool) {
 
 // FuzzParseTariff: for any input, ParseTariff does not panic, accepts only
 // valid JSON, and what it accepts writes back to JSON that reads the same
-// (writing is idempotent) and can be priced without panicking.
+// (writing is idempotent) and can be priced without panicking; parsing and
+// pricing stay within a budget of time and memory per input (fuzzbudget).
 func FuzzParseTariff(f *testing.F) {
 	fuzzSeeds(f, false)
 	f.Add([]byte(base))
@@ -42,7 +45,9 @@ func FuzzParseTariff(f *testing.F) {
 		usage.Intervals = append(usage.Intervals, IntervalEnergy{Start: start.Add(time.Duration(i) * 15 * time.Minute), ImportKWh: dec("1.25"), ExportKWh: dec("0.5")})
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		tf, err := ParseTariff(data)
+		var tf *Tariff
+		var err error
+		fuzzbudget.Check(t, fuzzbudget.Budget{}, len(data), func() { tf, err = ParseTariff(data) })
 		if err != nil {
 			if _, ok := err.(*ValidationError); !ok {
 				t.Fatalf("error of type %T: %v", err, err)
@@ -63,20 +68,25 @@ func FuzzParseTariff(f *testing.F) {
 		if out2, _ := again.MarshalJSON(); !bytes.Equal(out, out2) {
 			t.Fatalf("writing is not idempotent:\n%s\n%s", out, out2)
 		}
-		if tf.kind() == KindCharging {
-			_, _ = PriceSession(tf, session)
-		} else {
-			_, _ = PriceMeter(tf, usage, StaticFeed{})
-		}
+		fuzzbudget.Check(t, fuzzbudget.Budget{}, len(data), func() {
+			if tf.kind() == KindCharging {
+				_, _ = PriceSession(tf, session)
+			} else {
+				_, _ = PriceMeter(tf, usage, StaticFeed{})
+			}
+		})
 	})
 }
 
 // FuzzParseCDR: for any input, ParseCDR does not panic, and what it accepts
-// writes back to JSON that reads the same and reprices without panicking.
+// writes back to JSON that reads the same and reprices without panicking;
+// parsing and repricing stay within a budget of time and memory per input.
 func FuzzParseCDR(f *testing.F) {
 	fuzzSeeds(f, true)
 	f.Fuzz(func(t *testing.T, data []byte) {
-		c, err := ParseCDR(data)
+		var c *CDR
+		var err error
+		fuzzbudget.Check(t, fuzzbudget.Budget{}, len(data), func() { c, err = ParseCDR(data) })
 		if err != nil {
 			if _, ok := err.(*ValidationError); !ok {
 				t.Fatalf("error of type %T: %v", err, err)
@@ -95,7 +105,10 @@ func FuzzParseCDR(f *testing.F) {
 			t.Fatalf("writing is not idempotent:\n%s\n%s", out, out2)
 		}
 		if len(c.Tariffs) > 0 {
-			if rc, _, err := c.Reprice(c.Tariffs[0]); err == nil {
+			var rc *CDR
+			var err error
+			fuzzbudget.Check(t, fuzzbudget.Budget{}, len(data), func() { rc, _, err = c.Reprice(c.Tariffs[0]) })
+			if err == nil {
 				if _, err := rc.MarshalJSON(); err != nil {
 					t.Fatal(err)
 				}

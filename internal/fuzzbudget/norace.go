@@ -1,0 +1,5 @@
+//go:build !race
+
+package fuzzbudget
+
+const raceSlowdown = 1
