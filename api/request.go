@@ -83,7 +83,9 @@ func requestContext(timeout, streamWriteTimeout time.Duration, log *slog.Logger)
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		st := &requestState{conn: c.Context().Conn(), streamWriteTimeout: streamWriteTimeout,
 			log: log.With("request_id", RequestID(c)), cancels: []context.CancelFunc{cancel}}
+		st.mu.Lock() // the timer may fire before the assignment is done
 		st.probe = time.AfterFunc(clientProbe, st.check)
+		st.mu.Unlock()
 		c.Locals(requestStateKey, st)
 		c.SetUserContext(ctx)
 		err := c.Next()
