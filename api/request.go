@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net"
 	"sync"
@@ -16,6 +17,10 @@ const clientProbe = time.Second
 
 const requestStateKey = "gridmetrics.request_state"
 
+// statusClientClosed is logged for a request whose client left before its
+// answer.
+const statusClientClosed = 499
+
 // requestState ties a request's work to its client: the contexts to cancel
 // when the client goes away, and the probe that finds out.
 type requestState struct {
@@ -27,6 +32,7 @@ type requestState struct {
 	cancels   []context.CancelFunc
 	probe     *time.Timer
 	finished  bool
+	gone      bool // the client closed the connection
 	streaming bool // Stream took over; the stream finishes the request
 }
 
@@ -64,6 +70,9 @@ func (s *requestState) finish() {
 func (s *requestState) check() {
 	if clientGone(s.conn) {
 		s.log.Info("client went away; cancelling its request")
+		s.mu.Lock()
+		s.gone = true
+		s.mu.Unlock()
 		s.finish()
 		return
 	}
@@ -90,10 +99,17 @@ func requestContext(timeout, streamWriteTimeout time.Duration, log *slog.Logger)
 		c.SetUserContext(ctx)
 		err := c.Next()
 		st.mu.Lock()
-		streaming := st.streaming
+		streaming, gone := st.streaming, st.gone
 		st.mu.Unlock()
 		if !streaming {
 			st.finish()
+		}
+		if gone && errors.Is(err, context.Canceled) {
+			// Nobody to answer, and not a failure of the service: the
+			// access log shows 499 (client closed request), as proxies do.
+			c.Context().SetConnectionClose()
+			c.Status(statusClientClosed)
+			return nil
 		}
 		return err
 	}

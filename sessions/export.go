@@ -151,7 +151,8 @@ type rowWriter interface {
 // rows when it can be, so memory stays constant however many there are.
 // An error after the first row leaves the output truncated: an NDJSON
 // export then ends with an {"error": …} line, an Arrow stream without its
-// end-of-stream marker.
+// end-of-stream marker; over HTTP the answer is aborted as well
+// (api.Stream), so no format's failure looks like a complete export.
 func (svc *Service) Export(ctx context.Context, tenantID int64, f Filter, format ExportFormat, w io.Writer) error {
 	var rw rowWriter
 	switch format {
