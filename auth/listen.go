@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/gridmetrics/gridmetrics/recovery"
 )
 
 // Listen follows KeyChangesChannel on a connection of its own until ctx
@@ -20,7 +22,9 @@ func (a *Authenticator) Listen(ctx context.Context, log *slog.Logger) {
 		return
 	}
 	for ctx.Err() == nil {
-		err := a.listenOnce(ctx)
+		// A panic is logged and counted, and listening starts again: a
+		// listener that stopped would leave revocations to the TTL.
+		err := recovery.Call(log, "api_key_listener", func() error { return a.listenOnce(ctx) })
 		if ctx.Err() != nil {
 			return
 		}
