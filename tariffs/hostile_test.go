@@ -97,3 +97,27 @@ func TestHostileTariffIsBoundedAndCapped(t *testing.T) {
 		})
 	}
 }
+
+// TestValidateStopsAtTheCap: a tariff built in Go with 100k invalid
+// elements is checked up to the cap, not element by element to the end.
+func TestValidateStopsAtTheCap(t *testing.T) {
+	t.Parallel()
+	tar, err := ParseTariff([]byte(`{"country_code":"DE","party_id":"ABC","id":"t1","currency":"EUR","last_updated":"2024-01-01T00:00:00Z",
+		"elements":[{"price_components":[{"type":"ENERGY","price":0.3,"step_size":1}]}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := tar.Elements[0]
+	bad.PriceComponents = []PriceComponent{{Type: "NOPE"}}
+	tar.Elements = make([]Element, 100_000)
+	for i := range tar.Elements {
+		tar.Elements[i] = bad
+	}
+	var ve *ValidationError
+	if err := tar.Validate(); !errors.As(err, &ve) {
+		t.Fatalf("err = %v, want a *ValidationError", err)
+	}
+	if len(ve.Problems) != MaxProblems+1 || !strings.HasPrefix(ve.UncheckedFrom, "elements[") || ve.UncheckedFrom == "elements[0]" {
+		t.Errorf("%d problems, unchecked from %q; last %q", len(ve.Problems), ve.UncheckedFrom, ve.Problems[len(ve.Problems)-1])
+	}
+}

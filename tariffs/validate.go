@@ -81,6 +81,11 @@ func (t *Tariff) check(ps *problems, path string) {
 		ps.add(field(path, "elements"), "is required (at least one element)")
 	}
 	for i := range t.Elements {
+		if ps.full() {
+			// Refused anyway; as the reader does, leave the rest unread.
+			ps.stop(index(field(path, "elements"), i))
+			break
+		}
 		t.Elements[i].check(ps, index(field(path, "elements"), i), kind)
 	}
 	t.Extension.check(ps, field(path, "gridmetrics"), t)
