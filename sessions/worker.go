@@ -163,7 +163,11 @@ func (svc *Service) countFailure(ctx context.Context, c claimed, cause error) er
 	}
 	attempts, quarantined, err := svc.store.pricingFailed(ctx, c.tenantID, c.id, c.version, truncate(cause.Error(), 2000),
 		svc.cfg.MaxPricingAttempts, func(n int) string {
-			return fmt.Sprintf("pricing failed %d times: the last attempt ended with %s, logged by the service; reprice the session once the cause is fixed", n, what)
+			times := "times"
+			if n == 1 {
+				times = "time"
+			}
+			return fmt.Sprintf("pricing failed %d %s: the last attempt ended with %s, logged by the service; reprice the session once the cause is fixed", n, times, what)
 		})
 	if err != nil {
 		return err

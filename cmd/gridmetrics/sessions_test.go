@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 	"github.com/apache/arrow/go/v17/arrow/array"
 	"github.com/apache/arrow/go/v17/arrow/ipc"
 	"github.com/govalues/decimal"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/gridmetrics/gridmetrics/schema/dbtest"
 	"github.com/gridmetrics/gridmetrics/tariffs"
@@ -602,5 +604,61 @@ func TestSessionsPullUnderConcurrentWrites(t *testing.T) {
 		if last[id] != v {
 			t.Errorf("session %s is at version %v; the pulls last saw %v", id, v, last[id])
 		}
+	}
+}
+
+// TestPoisonSessionIsQuarantined: when pricing a session fails (here the
+// database refuses the pricing's query: the readings table is away) the
+// worker quarantines the session after session-max-pricing-attempts
+// instead of retrying it forever, the session says why, and the reprice
+// route revives it once the cause is gone.
+func TestPoisonSessionIsQuarantined(t *testing.T) {
+	t.Parallel()
+	dbURL := dbtest.NewURL(t)
+	acme := tenantID(t, cli(t, dbURL, "tenant", "create", "--name", "acme"))
+	key := strings.TrimSpace(cli(t, dbURL, "apikey", "create", "--tenant", acme, "--scopes", "ingest,read,billing,admin"))
+	m := startServer(t, dbURL, "--session-max-pricing-attempts", "1", "--session-poll-interval", "50ms")
+	e := sessionEnv{t: t, base: "http://" + m.Addr()}
+	e.admin = client{t, e.base, key}
+	e.billing = e.admin
+	e.charger("CB-Q")
+	e.assignTariff("", "CB-Q")
+	expect(t, "connector", e.admin.do("POST", "/v1/sources", `{"external_id":"CB-Q/1","kind":"connector","parent":"CB-Q"}`), 201, "")
+	t0 := time.Now().UTC().Truncate(time.Minute).Add(-3 * time.Hour)
+	r := e.admin.do("POST", "/v1/sessions", fmt.Sprintf(`{"source":"CB-Q/1","external_id":"q-1","start_time":%q,"meter_start":0}`, rfc(t0)))
+	expect(t, "start", r, 201, "")
+	id := r.data()["id"].(string)
+
+	db, err := pgxpool.New(context.Background(), dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(context.Background(), `ALTER TABLE readings RENAME TO readings_away`); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, "stop", e.admin.do("POST", "/v1/sessions/"+id+"/stop", fmt.Sprintf(`{"stop_time":%q,"meter_stop":7000}`, rfc(t0.Add(time.Hour)))), 200, "")
+	deadline := time.Now().Add(15 * time.Second)
+	var s map[string]any
+	for {
+		s = e.admin.do("GET", "/v1/sessions/"+id, "").data()
+		if s["status"] == "failed" || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	reason, _ := s["failure_reason"].(string)
+	if s["status"] != "failed" || !strings.HasPrefix(reason, "pricing failed 1 time: ") || strings.Contains(reason, "readings") {
+		t.Fatalf("after a failed pricing: %v %q; want failed, the attempts, and not the database's text", s["status"], reason)
+	}
+
+	if _, err := db.Exec(context.Background(), `ALTER TABLE readings_away RENAME TO readings`); err != nil {
+		t.Fatal(err)
+	}
+	r = e.admin.do("POST", "/v1/sessions/"+id+"/reprice", "")
+	expect(t, "reprice", r, 200, "")
+	// 7 kWh × 0.30 + 1 h × 1.00 = 3.10 excl. VAT.
+	if r.data()["status"] != "priced" || r.data()["total_excl_vat"] != "3.10" || r.data()["failure_reason"] != nil {
+		t.Fatalf("reprice of a quarantined session: %v", r.data())
 	}
 }
