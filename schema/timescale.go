@@ -85,13 +85,16 @@ func hypertable(ctx context.Context, conn *pgx.Conn, table, column string, chunk
 }
 
 // setPolicy replaces a table's policy whose interval differs from want, and
-// removes it when want is negative.
+// removes it when want is negative. A replaced policy that was paused
+// (alter_job … scheduled => false, as test databases have theirs) stays
+// paused.
 func setPolicy(ctx context.Context, conn *pgx.Conn, table, proc, key, add, remove string, want time.Duration) error {
 	// same is NULL when there is no such policy.
 	var same *bool
-	err := conn.QueryRow(ctx, `SELECT (config->>$2)::interval = $3::interval FROM timescaledb_information.jobs
+	scheduled := true
+	err := conn.QueryRow(ctx, `SELECT (config->>$2)::interval = $3::interval, scheduled FROM timescaledb_information.jobs
 		WHERE proc_name = $1 AND hypertable_name = $4 AND hypertable_schema = current_schema()`,
-		proc, key, want, table).Scan(&same)
+		proc, key, want, table).Scan(&same, &scheduled)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return fmt.Errorf("read %s: %w", proc, err)
 	}
@@ -104,8 +107,14 @@ func setPolicy(ctx context.Context, conn *pgx.Conn, table, proc, key, add, remov
 		}
 	}
 	if want > 0 {
-		if _, err := conn.Exec(ctx, "SELECT "+add+"($1::regclass, $2::interval)", table, want); err != nil {
+		var id int32
+		if err := conn.QueryRow(ctx, "SELECT "+add+"($1::regclass, $2::interval)", table, want).Scan(&id); err != nil {
 			return fmt.Errorf("%s: %w", add, err)
+		}
+		if !scheduled {
+			if _, err := conn.Exec(ctx, "SELECT alter_job($1, scheduled => false)", id); err != nil {
+				return fmt.Errorf("keep %s on %s paused: %w", proc, table, err)
+			}
 		}
 	}
 	return nil

@@ -141,3 +141,25 @@ func TestReadJobsOnPostgreSQL(t *testing.T) {
 		t.Fatalf("jobs %v, err %v; want none", jobs, err)
 	}
 }
+
+// TestChangedPolicyStaysPaused: a server started with other retention
+// settings replaces the policies; one that was paused stays paused, so a
+// test database's scheduler still leaves its data alone.
+func TestChangedPolicyStaysPaused(t *testing.T) {
+	t.Parallel()
+	pool := timescalePool(t)
+	before := jobsByProc(t, pool)
+	opts := dbtest.Options
+	opts.RawRetention = 24 * time.Hour
+	if _, err := schema.Migrate(context.Background(), pool, opts); err != nil {
+		t.Fatal(err)
+	}
+	after := jobsByProc(t, pool)
+	j := after["policy_retention on readings"]
+	if j.ID == before["policy_retention on readings"].ID || j.Scheduled {
+		t.Errorf("readings retention: job %d (was %d), scheduled %v; want a new, paused job", j.ID, before["policy_retention on readings"].ID, j.Scheduled)
+	}
+	if len(after) != 3 {
+		t.Errorf("%d jobs after the change: %v", len(after), after)
+	}
+}
