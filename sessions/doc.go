@@ -55,7 +55,11 @@
 // SKIP LOCKED and a lease, prices them outside any transaction and stores
 // a result only if the session is still at the version it priced. It wakes
 // when a session completes in this process and polls for the rest, so
-// several replicas share the work and a dead worker's claims run out.
+// several replicas share the work and a dead worker's claims run out. A
+// pricing that returns an error or panics is retried when its lease runs
+// out, up to Config.MaxPricingAttempts counted across replicas; then the
+// session is quarantined as failed ("pricing failed 5 times: …") rather
+// than claimed forever, until a reprice or a lifecycle change.
 //
 // # The billing pull
 //
