@@ -161,12 +161,15 @@ func TestKeyCacheServesWithoutDatabase(t *testing.T) {
 	})
 
 	t.Run("over HTTP: cached key 200, unknown key 503 UNAVAILABLE", func(t *testing.T) {
+		// A database error says nothing about the credential: it must not
+		// count as a failed authentication, even with a limit of one.
+		f.authn.failures = newFailureLimiter(1, time.Minute, 10)
 		app := api.New(api.Config{Logger: slog.New(slog.DiscardHandler)})
 		app.Get("/v1/x", f.authn.Middleware(), func(c *fiber.Ctx) error { return api.OK(c, "ok") })
 		for _, tt := range []struct {
 			key        string
 			wantStatus int
-		}{{f.cached, http.StatusOK}, {f.cold, http.StatusServiceUnavailable}} {
+		}{{f.cached, http.StatusOK}, {f.cold, http.StatusServiceUnavailable}, {f.cold, http.StatusServiceUnavailable}, {f.cached, http.StatusOK}} {
 			req := httptest.NewRequest(http.MethodGet, "/v1/x", nil)
 			req.Header.Set("Authorization", "Bearer "+tt.key)
 			res, err := app.Test(req, -1)
