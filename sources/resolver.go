@@ -151,7 +151,11 @@ func (r *Resolver) ResolveEach(ctx context.Context, tenantID int64, refs []strin
 		if err != nil {
 			return Resolution{}, err
 		}
-		if news := register(unknown); on && len(news) > 0 {
+		var news []NewSource
+		if on {
+			news = register(unknown)
+		}
+		if len(news) > 0 {
 			created, failed, err := r.st.ensure(ctx, tenantID, news, r.maxAutoChildren())
 			if err != nil {
 				return Resolution{}, err
