@@ -26,8 +26,8 @@ type DBClass struct {
 	// AcquireTimeout bounds the wait for a free connection; a caller with
 	// an earlier deadline gives up earlier.
 	AcquireTimeout time.Duration
-	// StatementTimeout is the statement_timeout of the class's sessions;
-	// 0 leaves the server's setting.
+	// StatementTimeout is the statement_timeout of the class's
+	// connections; 0 leaves the server's setting.
 	StatementTimeout time.Duration
 }
 
@@ -43,7 +43,7 @@ type DBPools struct {
 	// Read: the requests' own work (queries, exports, sources, tariffs,
 	// sessions). Conns 0 means what db-max-conns leaves to it.
 	Read DBClass
-	// Job: rollups, the session pricing worker, the change listeners.
+	// Job: rollups, the session pricing worker, the source change listener.
 	Job DBClass
 }
 
