@@ -80,7 +80,7 @@ func (b bodyLimits) max() int {
 func (b bodyLimits) headerReceived(conf fasthttp.RequestConfig) func(*fasthttp.RequestHeader) fasthttp.RequestConfig {
 	return func(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
 		h.Del(headerRefused)
-		path, _, _ := strings.Cut(string(h.RequestURI()), "?")
+		path := requestPath(string(h.RequestURI()))
 		limit := b.of(string(h.Method()), path)
 		switch cl := h.ContentLength(); {
 		case cl > limit, cl == -1 && limit == 0:
@@ -94,6 +94,19 @@ func (b bodyLimits) headerReceived(conf fasthttp.RequestConfig) func(*fasthttp.R
 		}
 		return conf
 	}
+}
+
+// requestPath is the path of a request target: origin form
+// ("/v1/readings?x=1") or absolute form ("http://host/v1/readings").
+func requestPath(target string) string {
+	target, _, _ = strings.Cut(target, "?")
+	if _, rest, ok := strings.Cut(target, "://"); ok {
+		if i := strings.IndexByte(rest, '/'); i >= 0 {
+			return rest[i:]
+		}
+		return "/"
+	}
+	return target
 }
 
 // refuseMarked answers 413 to a request whose body headerReceived refused.
