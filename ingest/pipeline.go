@@ -42,6 +42,12 @@ type PipelineConfig struct {
 	// InvalidationHorizon: readings older than now minus this are recorded
 	// in rollup_invalidations for the rollups to re-aggregate; default 10m.
 	InvalidationHorizon time.Duration
+	// WriteTimeout bounds one attempt at writing a batch, connection
+	// acquisition and commit included: a connection that stalls without
+	// an error (a dropped network, a lock never released) fails the attempt
+	// instead of holding the writer, and every request in the batch, for
+	// ever. Default 1m.
+	WriteTimeout time.Duration
 
 	// hook, when set, sees every point as the batcher queues it and as a
 	// writer collects it: tests make it panic.
@@ -64,6 +70,9 @@ func (c PipelineConfig) WithDefaults() PipelineConfig {
 	}
 	if c.InvalidationHorizon <= 0 {
 		c.InvalidationHorizon = 10 * time.Minute
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = time.Minute
 	}
 	return c
 }
@@ -284,8 +293,10 @@ func (p *Pipeline) writeWithRetry(w *batchWriter) error {
 		if attempt > 0 {
 			time.Sleep(time.Duration(attempt*attempt) * 100 * time.Millisecond)
 		}
+		ctx, cancel := context.WithTimeout(context.Background(), p.cfg.WriteTimeout)
 		var merged bool
-		merged, err = w.write(context.Background(), p.pool)
+		merged, err = w.write(ctx, p.pool)
+		cancel()
 		if merged {
 			p.metrics.mergeConflicts.Inc()
 		}

@@ -278,3 +278,42 @@ func TestBatchWriterShrinks(t *testing.T) {
 		t.Fatalf("the writer collected %d rows after shrinking, want 50", n)
 	}
 }
+
+// TestPipelineWriteTimeout checks that a write stuck without an error (here
+// behind a lock that is never released) fails its attempt at the write
+// timeout, so the requests in the batch are answered and the writer is free
+// again, rather than waiting as long as the lock is held.
+func TestPipelineWriteTimeout(t *testing.T) {
+	if dbtest.SchemaIsolation() {
+		t.Skip("needs a second connection to hold the lock; the harness has one")
+	}
+	t.Parallel()
+	pool := dbtest.New(t)
+	ctx := context.Background()
+	locker, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer locker.Rollback(ctx)
+	if _, err := locker.Exec(ctx, "LOCK TABLE readings IN ACCESS EXCLUSIVE MODE"); err != nil {
+		t.Fatal(err)
+	}
+	p := newTestPipeline(t, pool, PipelineConfig{WriteTimeout: 200 * time.Millisecond, Writers: 1})
+	done, err := p.Submit([]Point{pt(1, 1, t0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("write behind a held lock: err = %v, want a deadline error", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("write behind a held lock was not answered within 20s; the write timeout is 200ms")
+	}
+	// Released, the next write goes through.
+	if err := locker.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	submitAndWait(t, p, pt(1, 1, t0, 2))
+}

@@ -221,6 +221,7 @@ func (c *Config) bindServer(b *binder) {
 	b.duration(&c.Ingest.Linger, "ingest-linger", 10*time.Millisecond, "how long an ingest batch waits for more rows")
 	b.int(&c.Ingest.Writers, "ingest-writers", 2, "batches written at once, each on its own connection")
 	b.duration(&c.Ingest.InvalidationHorizon, "ingest-invalidation-horizon", 10*time.Minute, "readings older than this are recorded for the rollups to re-aggregate")
+	b.duration(&c.Ingest.WriteTimeout, "ingest-write-timeout", time.Minute, "how long one attempt at writing a batch may take before it is retried or its requests get 503")
 	b.duration(&c.MaxSkew, "ingest-max-skew", 10*time.Minute, "how far ahead of the server clock a reading may be")
 	b.int(&c.MaxAutoConnectors, "ocpp-max-connectors", sources.DefaultMaxAutoChildren, "connectors auto-registration creates per charge box at most; past it their rows are rejected (TOO_MANY_CONNECTORS)")
 	b.int(&c.Query.MaxPoints, "query-max-points", 10_000, "points (rows or buckets) one query response may hold")
