@@ -275,3 +275,37 @@ func TestLimitConns(t *testing.T) {
 		t.Fatal("a connection was not accepted after another closed")
 	}
 }
+
+// TestClosedConnDeadlines checks that setting a deadline on a connection
+// already closed (by a failed stream, from another goroutine) is not an
+// error: Fasthttp panics on one, which would end the process.
+func TestClosedConnDeadlines(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lim := api.LimitConns(ln, 2)
+	defer lim.Close()
+	go func() {
+		if c, err := net.Dial("tcp", ln.Addr().String()); err == nil {
+			defer c.Close()
+			time.Sleep(time.Second)
+		}
+	}()
+	c, err := lim.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	for name, set := range map[string]func(time.Time) error{
+		"SetDeadline": c.SetDeadline, "SetReadDeadline": c.SetReadDeadline, "SetWriteDeadline": c.SetWriteDeadline,
+	} {
+		if err := set(time.Now().Add(time.Second)); err != nil {
+			t.Errorf("%s on a closed connection: %v, want nil", name, err)
+		}
+	}
+	if _, err := c.Write([]byte("x")); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("Write on a closed connection: %v, want net.ErrClosed", err)
+	}
+}

@@ -103,3 +103,29 @@ func (c *limitedConn) SyscallConn() (syscall.RawConn, error) {
 	}
 	return sc.SyscallConn()
 }
+
+// Fasthttp panics when setting a deadline fails, and setting one fails
+// once the connection is closed. A stream that fails closes its connection
+// from the stream writer's goroutine (Stream) while the server's goroutine
+// may be about to set the next deadline: a closed connection's deadline no
+// longer matters, so the error is dropped and the next read or write
+// reports the close instead.
+
+func (c *limitedConn) SetDeadline(t time.Time) error {
+	return ignoreClosed(c.Conn.SetDeadline(t))
+}
+
+func (c *limitedConn) SetReadDeadline(t time.Time) error {
+	return ignoreClosed(c.Conn.SetReadDeadline(t))
+}
+
+func (c *limitedConn) SetWriteDeadline(t time.Time) error {
+	return ignoreClosed(c.Conn.SetWriteDeadline(t))
+}
+
+func ignoreClosed(err error) error {
+	if errors.Is(err, net.ErrClosed) {
+		return nil
+	}
+	return err
+}
