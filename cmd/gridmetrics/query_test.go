@@ -264,8 +264,9 @@ func closeTo(a, b float64) bool { return math.Abs(a-b) <= 1e-9*math.Max(1, math.
 func TestQueryEndToEnd(t *testing.T) {
 	t.Parallel()
 	// The test builds the tiers itself, with a fixed clock: the server's own
-	// rollup jobs (real clock, retention) stay off.
-	e := newIngestEnv(t, "--rollup-jobs=false")
+	// rollup jobs (real clock, retention) stay off, and so does the raw
+	// retention that would refuse readings of fixed dates long past.
+	e := newIngestEnv(t, "--rollup-jobs=false", "--raw-retention=-1h")
 	london, _ := time.LoadLocation("Europe/London")
 	meter := e.createSourceJSON(`{"external_id":"M-1","kind":"meter","site_id":"depot","timezone":"Europe/London"}`)
 	charger := e.createSourceJSON(`{"external_id":"CB-1","kind":"charger","site_id":"depot","timezone":"Europe/London"}`)
