@@ -8,6 +8,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/gridmetrics/gridmetrics/api"
 	"github.com/gridmetrics/gridmetrics/recovery"
 )
 
@@ -116,8 +117,10 @@ func (svc *Service) PricePending(ctx context.Context) (int, error) {
 			if err != nil {
 				// The claim stays: the session is retried when its lease
 				// runs out, up to MaxPricingAttempts (a shutdown is no
-				// failed attempt).
-				if ctx.Err() == nil {
+				// failed attempt, and neither is a database that cannot be
+				// reached: the session is not at fault, and quarantining every
+				// session an outage touched would fail them all).
+				if ctx.Err() == nil && api.Unavailable(err) == nil {
 					err = errors.Join(err, svc.countFailure(ctx, c, err))
 				}
 				mu.Lock()

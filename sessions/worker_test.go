@@ -3,11 +3,13 @@ package sessions
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/gridmetrics/gridmetrics/recovery"
@@ -18,7 +20,7 @@ import (
 // finding a tariff panics or fails, as a bug or a broken dependency would.
 type poisonTariffs struct {
 	*fakeTariffs
-	poison atomic.Int32 // 0 healthy, 1 panic, 2 error
+	poison atomic.Int32 // 0 healthy, 1 panic, 2 error, 3 database unreachable
 	calls  atomic.Int32
 }
 
@@ -29,6 +31,8 @@ func (p *poisonTariffs) TariffAt(ctx context.Context, tenantID, sourceID int64, 
 		panic("tariff lookup blew up")
 	case 2:
 		return nil, "", errors.New("tariff service unreachable")
+	case 3:
+		return nil, "", fmt.Errorf("load tariff: %w", &pgconn.PgError{Code: "57P01", Message: "terminating connection due to administrator command"})
 	}
 	return p.fakeTariffs.TariffAt(ctx, tenantID, sourceID, at)
 }
@@ -152,6 +156,40 @@ func TestFailingPricingIsQuarantined(t *testing.T) {
 	time.Sleep(3 * time.Millisecond)
 	if n, err := svc.PricePending(f.ctx); n != 0 || err != nil {
 		t.Fatalf("a quarantined session was claimed: %d, %v", n, err)
+	}
+}
+
+// TestUnreachableDatabaseIsNoPricingFailure: a pricing attempt that fails
+// because the database cannot be reached is retried, never counted against
+// the session, so an outage quarantines nothing.
+func TestUnreachableDatabaseIsNoPricingFailure(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.source("CB-1/1", "UTC")
+	pt := &poisonTariffs{fakeTariffs: f.tariffs}
+	svc := NewService(f.pool, f.svc.resolver, f.svc.readings, pt, Config{Lease: time.Millisecond, MaxPricingAttempts: 2})
+	f.tariffs.set(testTariff(t, "UTC", parkingTariff), "tar_p@1")
+	pt.poison.Store(3)
+	id := f.completedSession(svc, "tx-outage")
+	for range 3 {
+		time.Sleep(3 * time.Millisecond) // past the lease of the last round
+		if n, err := svc.PricePending(f.ctx); n != 1 || err == nil {
+			t.Fatalf("round during the outage: %d claimed, err %v; want 1 and the error", n, err)
+		}
+	}
+	if s := f.get(id); s.Status != StatusCompleted {
+		t.Fatalf("after an outage: %s %q, want completed", s.Status, s.FailureReason)
+	}
+	if n, _ := f.attempts(id); n != 0 {
+		t.Fatalf("%d attempts counted during an outage, want 0", n)
+	}
+	pt.poison.Store(0)
+	time.Sleep(3 * time.Millisecond)
+	if n, err := svc.PricePending(f.ctx); n != 1 || err != nil {
+		t.Fatalf("round after the outage: %d claimed, err %v", n, err)
+	}
+	if s := f.get(id); s.Status != StatusPriced {
+		t.Fatalf("after the outage: %s %q, want priced", s.Status, s.FailureReason)
 	}
 }
 
