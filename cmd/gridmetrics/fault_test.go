@@ -302,56 +302,12 @@ func (p *probe) get(path string) int {
 }
 
 // checkStored reads the load's readings back and reports how many
-// acknowledged ones are missing or changed; a key is stored at most once
-// by the readings' primary key, checked here too.
+// acknowledged ones are missing or changed (checkAcknowledged).
 func checkStored(t *testing.T, dbURL string, l *faultLoad) (lost int) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
-	rows, err := conn.Query(ctx, `SELECT s.external_id, r.time, r.value, count(*) OVER (PARTITION BY r.source_id, r.metric, r.time)
-		FROM readings r JOIN sources s ON s.id = r.source_id JOIN metrics m ON m.id = r.metric
-		WHERE m.name = 'power_import' AND s.external_id LIKE $1`, l.prefix+"-%")
-	if err != nil {
-		t.Fatal(err)
-	}
-	type rowKey struct {
-		source string
-		at     int64
-	}
-	stored := map[rowKey]float64{}
-	for rows.Next() {
-		var (
-			src    string
-			at     time.Time
-			v      float64
-			copies int
-		)
-		if err := rows.Scan(&src, &at, &v, &copies); err != nil {
-			t.Fatal(err)
-		}
-		if copies != 1 {
-			t.Errorf("%s at %s stored %d times", src, at.Format(time.RFC3339Nano), copies)
-		}
-		stored[rowKey{src, at.UnixMicro()}] = v
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for _, r := range l.acked {
-		v, ok := stored[rowKey{r.source, r.at.UnixMicro()}]
-		if !ok || v != r.value {
-			if lost++; lost <= 5 {
-				t.Errorf("acknowledged reading %s at %s = %v: stored %v (present %v)", r.source, r.at.Format(time.RFC3339Nano), r.value, v, ok)
-			}
-		}
-	}
+	_, lost = checkAcknowledged(t, dbURL, l.prefix, l.acked)
 	return lost
 }
 
