@@ -10,14 +10,17 @@
 package fuzzbudget
 
 import (
+	"fmt"
+	"runtime/debug"
 	"runtime/metrics"
+	"sync"
 	"testing"
 	"time"
 )
 
 // Budget is what one call may cost for an input of n bytes.
 type Budget struct {
-	// Time is the wall time allowed regardless of size; zero means 2s.
+	// Time is the CPU time allowed regardless of size; zero means 2s.
 	Time time.Duration
 	// TimePerByte is added to Time for each input byte; zero means 20µs
 	// (a 1 MiB input gets about 23s).
@@ -45,8 +48,8 @@ func (b Budget) withDefaults() Budget {
 	return b
 }
 
-// Limits returns the time and allocation allowed for an input of n bytes.
-// The time is multiplied by raceSlowdown under the race detector.
+// Limits returns the CPU time and allocation allowed for an input of n
+// bytes. The time is multiplied by raceSlowdown under the race detector.
 func (b Budget) Limits(n int) (time.Duration, int64) {
 	b = b.withDefaults()
 	return (b.Time + time.Duration(n)*b.TimePerByte) * raceSlowdown, b.Bytes + int64(n)*b.BytesPerByte
@@ -57,22 +60,70 @@ func (b Budget) Limits(n int) (time.Duration, int64) {
 // speed; it lags by at most a span per size class, far below any Budget.
 const allocsMetric = "/gc/heap/allocs:bytes"
 
+// Time is measured as the process's CPU time, not wall time: on a loaded
+// machine a call may wait seconds for a core, but it cannot use more CPU
+// than it needs. A call that waits without using CPU (a deadlock) is caught
+// by wall time, at blockedFactor times the budget.
+const (
+	blockedFactor = 20
+	pollEvery     = 50 * time.Millisecond
+)
+
+// hung ends the process; tests replace it.
+var hung = func(msg string) {
+	debug.SetTraceback("all")
+	panic(msg)
+}
+
 // Check runs fn, the call under test for an input of n bytes, and fails t
-// when it took longer or allocated more than b allows. Only fn is measured:
-// reference decoders and assertions around it are not.
+// when it used more CPU time or allocated more than b allows. Only fn is
+// measured: reference decoders and assertions around it are not.
+//
+// A call that does not return would hold a fuzz worker until the run ends,
+// and the run would pass: so while fn runs, a timer watches it, and once it
+// is past its budget the process ends with every goroutine's stack, which
+// the fuzzer reports with the input.
 func Check(t testing.TB, b Budget, n int, fn func()) {
 	t.Helper()
+	maxTime, maxBytes := b.Limits(n)
+	startCPU, start := cpuTime(), time.Now()
+	var (
+		mu    sync.Mutex // guards timer and done: Stop comes after the last Reset
+		timer *time.Timer
+		done  bool
+	)
+	mu.Lock()
+	defer mu.Unlock()
+	timer = time.AfterFunc(pollEvery, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if done {
+			return
+		}
+		switch cpu, wall := cpuTime()-startCPU, time.Since(start); {
+		case cpu > maxTime:
+			hung(fmt.Sprintf("fuzzbudget: one input of %d bytes still running after %s of CPU, budget %s", n, cpu, maxTime))
+		case wall > blockedFactor*maxTime:
+			hung(fmt.Sprintf("fuzzbudget: one input of %d bytes still running after %s, blocked", n, wall))
+		default:
+			timer.Reset(pollEvery)
+		}
+	})
+	mu.Unlock()
+	defer func() {
+		mu.Lock()
+		done = true
+		timer.Stop()
+	}()
 	sample := []metrics.Sample{{Name: allocsMetric}}
 	metrics.Read(sample)
 	before := sample[0].Value.Uint64()
-	start := time.Now()
 	fn()
-	took := time.Since(start)
+	took := cpuTime() - startCPU
 	metrics.Read(sample)
 	allocated := int64(sample[0].Value.Uint64() - before)
-	maxTime, maxBytes := b.Limits(n)
 	if took > maxTime {
-		t.Fatalf("one input of %d bytes took %s, budget %s", n, took, maxTime)
+		t.Fatalf("one input of %d bytes took %s of CPU, budget %s", n, took, maxTime)
 	}
 	if allocated > maxBytes {
 		t.Fatalf("one input of %d bytes allocated %d bytes, budget %d", n, allocated, maxBytes)
