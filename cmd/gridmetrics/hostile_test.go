@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"syscall"
@@ -333,8 +334,8 @@ func TestHostileInput(t *testing.T) {
 		a := h.send(t, h.head(http.MethodPost, "/v1/readings", "Content-Type: application/vnd.apache.arrow.stream",
 			fmt.Sprintf("Content-Length: %d", len(body))), body)
 		t.Logf("an Arrow stream of %d bytes holding %d rows: %d %s after %s", len(body), rows, a.status, a.code, a.elapsed.Round(time.Millisecond))
-		if a.status < 400 || a.status >= 500 || a.code == "" {
-			t.Errorf("Arrow row bomb: %d %q; want a 4xx with a code", a.status, a.code)
+		if a.status != http.StatusRequestEntityTooLarge || a.code != "PAYLOAD_TOO_LARGE" {
+			t.Errorf("Arrow row bomb: %d %q; want 413 PAYLOAD_TOO_LARGE", a.status, a.code)
 		}
 		h.checkRSS(t, "arrow row bomb")
 	})
@@ -452,8 +453,21 @@ func TestHostileInput(t *testing.T) {
 			}
 			conns = append(conns, c)
 		}
+		// The server holds at most max-conns of them open: the rest wait in
+		// the listen backlog or were refused.
+		time.Sleep(200 * time.Millisecond)
+		open, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", srv.cmd.Process.Pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(open) > hostileMaxConns+100 {
+			t.Errorf("the server has %d files open with %d idle connections; want at most max-conns (%d) and a few more", len(open), n, hostileMaxConns)
+		}
 		// Past max-conns, connections are refused at once with 503
-		// OVERLOADED and Retry-After.
+		// OVERLOADED and Retry-After; the others are cut off by the header
+		// timeout. As those close, connections still in the backlog take
+		// their slots: how many are refused depends on how fast the server
+		// accepts, but every connection gets one of the two answers.
 		refused, answered := 0, 0
 		var wg sync.WaitGroup
 		var mu sync.Mutex
@@ -481,11 +495,11 @@ func TestHostileInput(t *testing.T) {
 		}
 		wg.Wait()
 		t.Logf("%d idle connections: %d refused with 503, %d closed with 408 after %s", n, refused, answered, time.Since(start).Round(time.Millisecond))
-		if refused < n-hostileMaxConns-10 || refused > n-hostileMaxConns+10 {
-			t.Errorf("%d of %d connections refused with 503 OVERLOADED and Retry-After; want about %d (max-conns %d)", refused, n, n-hostileMaxConns, hostileMaxConns)
+		if refused == 0 || refused > n-hostileMaxConns {
+			t.Errorf("%d of %d connections refused with 503 OVERLOADED and Retry-After; want some, at most %d (max-conns %d)", refused, n, n-hostileMaxConns, hostileMaxConns)
 		}
-		if answered < hostileMaxConns-10 {
-			t.Errorf("%d idle connections cut off with 408; want about %d", answered, hostileMaxConns)
+		if answered < hostileMaxConns || refused+answered < n-10 {
+			t.Errorf("%d idle connections cut off with 408 and %d refused, of %d; want every one answered, at least max-conns (%d) with 408", answered, refused, n, hostileMaxConns)
 		}
 		// The service serves again.
 		res, err := (&http.Client{Timeout: 5 * time.Second}).Get(srv.base + "/readyz")

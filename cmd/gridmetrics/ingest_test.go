@@ -12,10 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apache/arrow/go/v17/arrow"
-	"github.com/apache/arrow/go/v17/arrow/array"
-	"github.com/apache/arrow/go/v17/arrow/ipc"
-	"github.com/apache/arrow/go/v17/arrow/memory"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/gridmetrics/gridmetrics/schema/dbtest"
@@ -470,55 +466,6 @@ func TestIngestRefusesMoreRowsThanTheQueue(t *testing.T) {
 	}
 	ocpp := fmt.Sprintf(`{"connectorId":1,"meterValue":[%s]}`, strings.Join(mvs, ","))
 	expect(t, "101 OCPP values for a queue of 100", e.post("/v1/ocpp/CB-1/meter-values", "application/json", "", []byte(ocpp)), 413, "PAYLOAD_TOO_LARGE")
-}
-
-// TestIngestArrowRowBomb sends an Arrow stream of a few kilobytes whose
-// compressed columns fit the decoder's budget but hold 250 000 rows, whose
-// Rows would take over 20 MB: they are refused before they are allocated.
-func TestIngestArrowRowBomb(t *testing.T) {
-	t.Parallel()
-	e := newIngestEnv(t)
-	e.createSource("M-1", "meter")
-	const n = 250_000
-	dict := func() arrow.DataType {
-		return &arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int8, ValueType: arrow.BinaryTypes.String}
-	}
-	schema := arrow.NewSchema([]arrow.Field{
-		{Name: "source", Type: dict()},
-		{Name: "metric", Type: dict()},
-		{Name: "time", Type: &arrow.TimestampType{Unit: arrow.Second, TimeZone: "UTC"}},
-		{Name: "value", Type: arrow.PrimitiveTypes.Float32},
-	}, nil)
-	mem := memory.NewGoAllocator()
-	b := array.NewRecordBuilder(mem, schema)
-	defer b.Release()
-	at := arrow.Timestamp(base.Unix())
-	for range n {
-		if err := b.Field(0).(*array.BinaryDictionaryBuilder).AppendString("M-1"); err != nil {
-			t.Fatal(err)
-		}
-		if err := b.Field(1).(*array.BinaryDictionaryBuilder).AppendString("power_import"); err != nil {
-			t.Fatal(err)
-		}
-		b.Field(2).(*array.TimestampBuilder).Append(at)
-		b.Field(3).(*array.Float32Builder).Append(1)
-	}
-	rec := b.NewRecord()
-	defer rec.Release()
-	var buf bytes.Buffer
-	w := ipc.NewWriter(&buf, ipc.WithSchema(schema), ipc.WithZstd(), ipc.WithAllocator(mem))
-	if err := w.Write(rec); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	r := e.post("/v1/readings", "application/vnd.apache.arrow.stream", "", buf.Bytes())
-	t.Logf("%d rows in %d bytes: %d %v", n, buf.Len(), r.Status, r.Body["error"])
-	expect(t, "Arrow row bomb", r, 413, "PAYLOAD_TOO_LARGE")
-	if msg := fmt.Sprint(r.Body["error"]); !strings.Contains(msg, "bytes") {
-		t.Fatalf("the answer does not name the bound: %s", msg)
-	}
 }
 
 // TestIngestKeepsRollupHistory: a reading older than the raw retention
