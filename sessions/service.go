@@ -48,9 +48,11 @@ var NoTariffs TariffSource = TariffSourceFunc(func(context.Context, int64, int64
 })
 
 // ReadingsWriter writes meter values through the ingest pipeline and
-// returns once they are committed (ingest.Service).
+// returns once they are committed (ingest.Service). rejected holds the
+// meter values the decoder refused: the first ingest.MaxRejected listed,
+// and the count of all, which the result carries on as rejected_total.
 type ReadingsWriter interface {
-	Ingest(ctx context.Context, tenantID int64, rows []ingest.Row, rejected []ingest.RowError, register sources.Register) (ingest.Result, error)
+	IngestRejections(ctx context.Context, tenantID int64, rows []ingest.Row, rejected ingest.Rejections, register sources.Register) (ingest.Result, error)
 }
 
 // Config configures the session service and its pricing worker.
@@ -239,7 +241,10 @@ func (svc *Service) Start(ctx context.Context, tenantID int64, n NewSession) (Se
 	}
 	sourceID, ok := ids[n.Source]
 	if !ok {
-		return Session{}, false, api.Validation("source", "no source %q", n.Source)
+		// Sessions started through the API never register their source.
+		return Session{}, false, &api.Error{Code: api.CodeValidation,
+			Message: fmt.Sprintf("source: no source %q is registered; register it first", n.Source),
+			Details: map[string]any{"field": "source", "reason": ingest.CodeUnknownSource, "source": n.Source}}
 	}
 	var out Session
 	created := false
@@ -329,18 +334,53 @@ func (svc *Service) stop(ctx context.Context, tenantID int64, find func(*Tx) (Se
 }
 
 // ocppSource resolves (registering on first sight) a charge box's connector
-// or EVSE; evse 0 is the charge box itself.
-func (svc *Service) ocppSource(ctx context.Context, tenantID int64, box string, evse int) (int64, string, error) {
+// or EVSE, named by the request's field; evse 0 is the charge box itself.
+// A connector that is not registered and cannot be is the client's to fix
+// (see sourceRefused).
+func (svc *Service) ocppSource(ctx context.Context, tenantID int64, box string, evse int, field string) (int64, string, error) {
 	ref := ingest.OCPPSourceExternalID(box, evse)
-	ids, err := svc.resolver.Resolve(ctx, tenantID, []string{ref}, ingest.RegisterCharger(box))
+	res, err := svc.resolver.ResolveEach(ctx, tenantID, []string{ref}, ingest.RegisterCharger(box))
 	if err != nil {
 		return 0, "", err
 	}
-	id, ok := ids[ref]
+	id, ok := res.IDs[ref]
 	if !ok {
-		return 0, "", fmt.Errorf("source %q was not registered", ref)
+		return 0, "", svc.sourceRefused(field, box, evse, res.Refused[ref])
 	}
 	return id, ref, nil
+}
+
+// sourceRefused is the answer to a transaction on a connector that is not
+// registered and that auto-registration left unknown (reason nil) or
+// refused. It is a VALIDATION_ERROR, the status the readings routes give
+// the same connector's meter values, with their per-row code as
+// details.reason: UNKNOWN_SOURCE, TOO_MANY_CONNECTORS or INVALID_SOURCE.
+// Registering the connector by hand lifts each.
+func (svc *Service) sourceRefused(field, box string, evse int, reason error) *api.Error {
+	ref := ingest.OCPPSourceExternalID(box, evse)
+	what := fmt.Sprintf("connector %d of charge box %q (source %q)", evse, box, ref)
+	if evse == 0 {
+		what = fmt.Sprintf("charge box %q", box)
+	}
+	details := map[string]any{"field": field, "charge_box": box, "connector": evse, "source": ref}
+	var msg string
+	switch {
+	case reason == nil:
+		details["reason"] = ingest.CodeUnknownSource
+		msg = fmt.Sprintf("%s is not registered, and the tenant does not register sources on first sight; register it first", what)
+	case errors.Is(reason, sources.ErrTooManyChildren):
+		limit := svc.resolver.MaxAutoChildren
+		if limit <= 0 {
+			limit = sources.DefaultMaxAutoChildren
+		}
+		details["reason"], details["max_connectors"] = ingest.CodeTooManyChildren, limit
+		msg = fmt.Sprintf("%s is not registered, and charge box %q already has as many connectors as auto-registration creates per charge box, %d (ocpp-max-connectors); register it by hand",
+			what, box, limit)
+	default:
+		details["reason"] = ingest.CodeInvalidSource
+		msg = fmt.Sprintf("%s cannot be registered: %v", what, reason)
+	}
+	return &api.Error{Code: api.CodeValidation, Message: field + ": " + msg, Details: details}
 }
 
 // StartTransaction16 starts an OCPP 1.6 transaction and assigns its
@@ -356,7 +396,7 @@ func (svc *Service) StartTransaction16(ctx context.Context, tenantID int64, box 
 	if err := validateMeter("meterStart", &req.MeterStart); err != nil {
 		return Session{}, err
 	}
-	sourceID, _, err := svc.ocppSource(ctx, tenantID, box, req.ConnectorID)
+	sourceID, _, err := svc.ocppSource(ctx, tenantID, box, req.ConnectorID, "connectorId")
 	if err != nil {
 		return Session{}, err
 	}
@@ -423,13 +463,19 @@ func (svc *Service) StopTransaction16(ctx context.Context, tenantID int64, box s
 // ingest writes decoded meter values and waits for their commit.
 func (svc *Service) ingest(ctx context.Context, tenantID int64, box string, l ingest.OCPPMeterValueList) (ingest.Result, error) {
 	if len(l.Rows) == 0 {
-		rejected := l.Rejected
-		if rejected == nil {
-			rejected = []ingest.RowError{}
-		}
-		return ingest.Result{Rejected: rejected}, nil
+		return rejectedOnly(l), nil
 	}
-	return svc.readings.Ingest(ctx, tenantID, l.Rows, l.Rejected, ingest.RegisterCharger(box))
+	return svc.readings.IngestRejections(ctx, tenantID, l.Rows, l.Rejections(), ingest.RegisterCharger(box))
+}
+
+// rejectedOnly is the result for meter values none of which was written:
+// the decoder's capped list and its count of all.
+func rejectedOnly(l ingest.OCPPMeterValueList) ingest.Result {
+	rejected := l.Rejected
+	if rejected == nil {
+		rejected = []ingest.RowError{}
+	}
+	return ingest.Result{Rejected: rejected, RejectedTotal: l.RejectedTotal}
 }
 
 // TransactionEvent201 applies an OCPP 2.0.1 TransactionEvent, after
@@ -470,7 +516,7 @@ func (svc *Service) TransactionEvent201(ctx context.Context, tenantID int64, box
 	var sourceID *int64
 	ref := ingest.OCPPSourceExternalID(box, evse)
 	if evse > 0 {
-		id, r, err := svc.ocppSource(ctx, tenantID, box, evse)
+		id, r, err := svc.ocppSource(ctx, tenantID, box, evse, "evse.id")
 		if err != nil {
 			return Session{}, ingest.Result{}, err
 		}
@@ -488,9 +534,7 @@ func (svc *Service) TransactionEvent201(ctx context.Context, tenantID int64, box
 		e.MeterBegin, e.MeterEnd = registerAt(l.Rows, l.Begin), registerAt(l.Rows, l.End)
 		if sourceID == nil {
 			e.MeterValue = ev.MeterValue // until the EVSE is known
-			if l.Rejected != nil {
-				res.Rejected = l.Rejected
-			}
+			res = rejectedOnly(l)
 		} else {
 			if res, err = svc.ingest(ctx, tenantID, box, l); err != nil {
 				return Session{}, ingest.Result{}, err

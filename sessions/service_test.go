@@ -52,7 +52,7 @@ type sqlReadings struct {
 	resolver *sources.Resolver
 }
 
-func (w sqlReadings) Ingest(ctx context.Context, tenantID int64, rows []ingest.Row, rejected []ingest.RowError, register sources.Register) (ingest.Result, error) {
+func (w sqlReadings) IngestRejections(ctx context.Context, tenantID int64, rows []ingest.Row, rejected ingest.Rejections, register sources.Register) (ingest.Result, error) {
 	var refs []string
 	for _, r := range rows {
 		refs = append(refs, r.Source)
@@ -69,10 +69,10 @@ func (w sqlReadings) Ingest(ctx context.Context, tenantID int64, rows []ingest.R
 			return ingest.Result{}, err
 		}
 	}
-	if rejected == nil {
-		rejected = []ingest.RowError{}
+	if rejected.List == nil {
+		rejected.List = []ingest.RowError{}
 	}
-	return ingest.Result{Accepted: len(rows), Rejected: rejected}, nil
+	return ingest.Result{Accepted: len(rows), Rejected: rejected.List, RejectedTotal: rejected.Total}, nil
 }
 
 type fixture struct {

@@ -32,7 +32,7 @@ type sessionEnv struct {
 	admin, reader, billing, ingester, stranger client
 }
 
-func newSessionEnv(t *testing.T) sessionEnv {
+func newSessionEnv(t *testing.T, serverArgs ...string) sessionEnv {
 	t.Helper()
 	dbURL := dbtest.NewURL(t)
 	// OCPP routes register charge boxes and connectors on first sight
@@ -42,7 +42,7 @@ func newSessionEnv(t *testing.T) sessionEnv {
 	key := func(tenant, scopes string) string {
 		return strings.TrimSpace(cli(t, dbURL, "apikey", "create", "--tenant", tenant, "--scopes", scopes))
 	}
-	m := startServer(t, dbURL, "--rate-limit", "0") // the pulls below outrun the default
+	m := startServer(t, dbURL, append([]string{"--rate-limit", "0"}, serverArgs...)...) // the pulls below outrun the default
 	base := "http://" + m.Addr()
 	return sessionEnv{t: t, base: base,
 		admin: client{t, base, key(acme, "ingest,read,billing,admin")}, reader: client{t, base, key(acme, "read")},
@@ -661,4 +661,151 @@ func TestPoisonSessionIsQuarantined(t *testing.T) {
 	if r.data()["status"] != "priced" || r.data()["total_excl_vat"] != "3.10" || r.data()["failure_reason"] != nil {
 		t.Fatalf("reprice of a quarantined session: %v", r.data())
 	}
+}
+
+// TestSessionsRefuseUnregisterableConnector checks that a transaction on a
+// connector that is not registered and that auto-registration may not
+// create is a 400 naming the charge box, the connector and why, with the
+// code the readings routes give its meter values; never a 500, and no
+// session.
+func TestSessionsRefuseUnregisterableConnector(t *testing.T) {
+	t.Parallel()
+	at := rfc(time.Now().Add(-time.Hour))
+	startTx := func(connector int) string {
+		return fmt.Sprintf(`{"connectorId":%d,"idTag":"TAG-1","meterStart":0,"timestamp":%q}`, connector, at)
+	}
+	txEvent := func(evse int) string {
+		return fmt.Sprintf(`{"eventType":"Started","timestamp":%q,"triggerReason":"CablePluggedIn","seqNo":0,
+			"transactionInfo":{"transactionId":"tx-%d"},"evse":{"id":%d}}`, at, evse, evse)
+	}
+	refused := func(t *testing.T, what string, r response, field, reason string, want ...string) {
+		t.Helper()
+		expect(t, what, r, 400, "VALIDATION_ERROR")
+		details, _ := dig(r.Body, "error", "details").(map[string]any)
+		if details["field"] != field || details["reason"] != reason {
+			t.Fatalf("%s: details %v, want field %q and reason %q", what, details, field, reason)
+		}
+		msg, _ := dig(r.Body, "error", "message").(string)
+		for _, w := range want {
+			if !strings.Contains(msg, w) {
+				t.Fatalf("%s: message %q does not say %q", what, msg, w)
+			}
+		}
+	}
+	noSessions := func(t *testing.T, c client) {
+		t.Helper()
+		r := c.do("GET", "/v1/sessions", "")
+		expect(t, "list sessions", r, 200, "")
+		if list, _ := r.Body["data"].([]any); len(list) != 0 {
+			t.Fatalf("sessions were created for refused connectors: %v", list)
+		}
+	}
+
+	t.Run("tenant without auto-registration", func(t *testing.T) {
+		t.Parallel()
+		e := newSessionEnv(t)
+		c := e.stranger // its tenant does not register sources on first sight
+		refused(t, "start transaction", c.do("POST", "/v1/ocpp/CB-NEW/start-transaction", startTx(1)),
+			"connectorId", "UNKNOWN_SOURCE", `connector 1 of charge box "CB-NEW"`, "does not register sources on first sight")
+		refused(t, "transaction event", c.do("POST", "/v1/ocpp/CS-NEW/transaction-event", txEvent(2)),
+			"evse.id", "UNKNOWN_SOURCE", `connector 2 of charge box "CS-NEW"`, "does not register sources on first sight")
+		refused(t, "API session", c.do("POST", "/v1/sessions", fmt.Sprintf(`{"source":"CB-NEW/1","external_id":"api-1","start_time":%q}`, at)),
+			"source", "UNKNOWN_SOURCE", `"CB-NEW/1"`)
+		noSessions(t, c)
+		// Registered by hand, the connector takes transactions.
+		expect(t, "charger", c.do("POST", "/v1/sources", `{"external_id":"CB-NEW","kind":"charger"}`), 201, "")
+		expect(t, "connector", c.do("POST", "/v1/sources", `{"external_id":"CB-NEW/1","kind":"connector","parent":"CB-NEW"}`), 201, "")
+		expect(t, "start transaction on a registered connector", c.do("POST", "/v1/ocpp/CB-NEW/start-transaction", startTx(1)), 200, "")
+	})
+
+	t.Run("connector cap", func(t *testing.T) {
+		t.Parallel()
+		e := newSessionEnv(t, "--ocpp-max-connectors", "2")
+		expect(t, "connector 1", e.ingester.do("POST", "/v1/ocpp/CB-1/start-transaction", startTx(1)), 200, "")
+		expect(t, "connector 2", e.ingester.do("POST", "/v1/ocpp/CB-1/transaction-event", txEvent(2)), 200, "")
+		r := e.ingester.do("POST", "/v1/ocpp/CB-1/start-transaction", startTx(3))
+		refused(t, "start transaction on a third connector", r, "connectorId", "TOO_MANY_CONNECTORS",
+			`connector 3 of charge box "CB-1"`, "per charge box, 2 (ocpp-max-connectors)")
+		if got := dig(r.Body, "error", "details", "max_connectors"); got != 2.0 {
+			t.Fatalf("details.max_connectors %v, want 2", got)
+		}
+		refused(t, "transaction event on a third connector", e.ingester.do("POST", "/v1/ocpp/CB-1/transaction-event", txEvent(3)),
+			"evse.id", "TOO_MANY_CONNECTORS", `connector 3 of charge box "CB-1"`)
+		list := e.billing.do("GET", "/v1/sessions", "")
+		if n, _ := list.Body["data"].([]any); len(n) != 2 {
+			t.Fatalf("%d sessions, want the two on registered connectors: %v", len(n), list.Body)
+		}
+		// The connectors within the cap still take transactions.
+		expect(t, "connector 2 again", e.ingester.do("POST", "/v1/ocpp/CB-1/start-transaction", startTx(2)), 200, "")
+	})
+}
+
+// TestSessionsCountEveryRejectedMeterValue checks that the session routes
+// list the first 1,000 refused meter values and count all of them in
+// rejected_total, with and without valid values beside them, and for an
+// event whose EVSE is not known yet.
+func TestSessionsCountEveryRejectedMeterValue(t *testing.T) {
+	t.Parallel()
+	e := newSessionEnv(t)
+	t0 := time.Now().UTC().Truncate(time.Minute).Add(-time.Hour)
+	const bad = 1500
+	// meterValue is one meterValue at t0+at with bad refused sampledValues
+	// (an unknown measurand) and, when good is not empty, that valid one
+	// after them.
+	meterValue := func(at time.Duration, good string) string {
+		var b strings.Builder
+		fmt.Fprintf(&b, `[{"timestamp":%q,"sampledValue":[`, rfc(t0.Add(at)))
+		for i := range bad {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(`{"value":1,"measurand":"No.Such.Measurand"}`)
+		}
+		if good != "" {
+			b.WriteString("," + good)
+		}
+		b.WriteString(`]}]`)
+		return b.String()
+	}
+	check := func(what string, r response, accepted float64) {
+		t.Helper()
+		expect(t, what, r, 200, "")
+		list, _ := dig(r.Body, "data", "readings", "rejected").([]any)
+		if len(list) != 1000 || dig(r.Body, "data", "readings", "rejected_total") != float64(bad) ||
+			dig(r.Body, "data", "readings", "accepted") != accepted {
+			t.Fatalf("%s: readings accepted %v, %d rejections listed, rejected_total %v; want %v, 1000 and %d",
+				what, dig(r.Body, "data", "readings", "accepted"), len(list), dig(r.Body, "data", "readings", "rejected_total"), accepted, bad)
+		}
+		if last, _ := list[len(list)-1].(map[string]any); last["index"] != 999.0 {
+			t.Fatalf("%s: the last listed rejection is %v, want index 999", what, last)
+		}
+	}
+	event := func(seq int, typ string, at time.Duration, txID, evse, meter string) string {
+		return fmt.Sprintf(`{"eventType":%q,"timestamp":%q,"triggerReason":"MeterValuePeriodic","seqNo":%d,
+			"transactionInfo":{"transactionId":%q}%s,"meterValue":%s}`, typ, rfc(t0.Add(at)), seq, txID, evse, meter)
+	}
+
+	// OCPP 2.0.1: only refused values, then refused values beside a valid one.
+	check("event without valid values", e.ingester.do("POST", "/v1/ocpp/CS-1/transaction-event",
+		event(0, "Started", 0, "tx-1", `,"evse":{"id":1}`, meterValue(0, ""))), 0)
+	check("event with a valid value", e.ingester.do("POST", "/v1/ocpp/CS-1/transaction-event",
+		event(1, "Updated", time.Minute, "tx-1", "", meterValue(time.Minute, `{"value":1000}`))), 1)
+	// An event ahead of the one naming its EVSE: its values wait.
+	check("event before its EVSE is known", e.ingester.do("POST", "/v1/ocpp/CS-1/transaction-event",
+		event(1, "Updated", time.Minute, "tx-2", "", meterValue(time.Minute, `{"value":1000}`))), 0)
+
+	// OCPP 1.6: transactionData on the stop.
+	r := e.ingester.do("POST", "/v1/ocpp/CB-1/start-transaction",
+		fmt.Sprintf(`{"connectorId":1,"idTag":"TAG-1","meterStart":0,"timestamp":%q}`, rfc(t0)))
+	expect(t, "start transaction", r, 200, "")
+	txID := int64(dig(r.Body, "data", "ocpp", "transactionId").(float64))
+	stop := func(data string) string {
+		return fmt.Sprintf(`{"transactionId":%d,"meterStop":1000,"timestamp":%q,"transactionData":%s}`, txID, rfc(t0.Add(2*time.Minute)), data)
+	}
+	check("stop with a valid value", e.ingester.do("POST", "/v1/ocpp/CB-1/stop-transaction", stop(meterValue(time.Minute, `{"value":"1000"}`))), 1)
+	r = e.ingester.do("POST", "/v1/ocpp/CB-1/start-transaction",
+		fmt.Sprintf(`{"connectorId":2,"idTag":"TAG-1","meterStart":0,"timestamp":%q}`, rfc(t0)))
+	expect(t, "start transaction", r, 200, "")
+	txID = int64(dig(r.Body, "data", "ocpp", "transactionId").(float64))
+	check("stop without valid values", e.ingester.do("POST", "/v1/ocpp/CB-1/stop-transaction", stop(meterValue(time.Minute, ""))), 0)
 }
