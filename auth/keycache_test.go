@@ -236,7 +236,7 @@ func TestKeyCacheRevocation(t *testing.T) {
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			f.authn.Listen(lctx, slog.New(slog.DiscardHandler))
+			f.authn.Listen(lctx, f.pool, slog.New(slog.DiscardHandler))
 		}()
 		t.Cleanup(func() { stop(); <-done })
 		// Listen flushes once it listens: wait for that, then cache again.

@@ -6,25 +6,26 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/gridmetrics/gridmetrics/recovery"
 )
 
-// Listen follows KeyChangesChannel on a connection of its own until ctx
-// ends, dropping from the cache the keys that other processes (replicas, the
+// Listen follows KeyChangesChannel on a connection of its own, taken from
+// pool and never returned to it, until ctx ends, dropping from the cache the keys that other processes (replicas, the
 // apikey command) revoke. It returns at once when the cache is disabled.
 //
 // While the connection is lost the cache is kept, so that cached keys keep
 // working through a database outage; once listening again it is flushed,
 // since revocations may have been missed in between.
-func (a *Authenticator) Listen(ctx context.Context, log *slog.Logger) {
+func (a *Authenticator) Listen(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) {
 	if a.keys == nil {
 		return
 	}
 	for ctx.Err() == nil {
 		// A panic is logged and counted, and listening starts again: a
 		// listener that stopped would leave revocations to the TTL.
-		err := recovery.Call(log, "api_key_listener", func() error { return a.listenOnce(ctx) })
+		err := recovery.Call(log, "api_key_listener", func() error { return a.listenOnce(ctx, pool) })
 		if ctx.Err() != nil {
 			return
 		}
@@ -36,8 +37,8 @@ func (a *Authenticator) Listen(ctx context.Context, log *slog.Logger) {
 	}
 }
 
-func (a *Authenticator) listenOnce(ctx context.Context) error {
-	pooled, err := a.store.db.Acquire(ctx)
+func (a *Authenticator) listenOnce(ctx context.Context, pool *pgxpool.Pool) error {
+	pooled, err := pool.Acquire(ctx)
 	if err != nil {
 		return err
 	}

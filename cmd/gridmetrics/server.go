@@ -74,7 +74,8 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	go authn.Listen(bg, m.Log)
+	// Like the source change listener, on a connection of the jobs pool.
+	go authn.Listen(bg, m.pools.job, m.Log)
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
