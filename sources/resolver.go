@@ -15,6 +15,7 @@ import (
 
 	"github.com/gridmetrics/gridmetrics/api"
 	"github.com/gridmetrics/gridmetrics/auth"
+	"github.com/gridmetrics/gridmetrics/schema"
 )
 
 // Resolver turns the names ingest clients use for sources (external ids or
@@ -216,44 +217,16 @@ func (r *Resolver) AutoRegister(ctx context.Context, tenantID int64) (bool, erro
 	return on, nil
 }
 
-// Listen follows ChangesChannel on a connection of its own until ctx ends,
-// forgetting the sources other replicas rename or delete. After a lost
-// connection it flushes the cache, since notifications may have been missed.
+// Listen follows ChangesChannel until ctx ends, forgetting the sources
+// that other replicas rename or delete. Each time it starts listening (again)
+// the cache is flushed: changes made while the connection was lost were not
+// heard.
 func (r *Resolver) Listen(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) {
-	for ctx.Err() == nil {
-		err := r.listenOnce(ctx, pool)
-		if ctx.Err() != nil {
-			return
-		}
-		r.Flush()
-		log.Warn("source change listener lost its connection; retrying", "err", err)
-		select {
-		case <-ctx.Done():
-		case <-time.After(time.Second):
-		}
-	}
-}
-
-func (r *Resolver) listenOnce(ctx context.Context, pool *pgxpool.Pool) error {
-	pooled, err := pool.Acquire(ctx)
-	if err != nil {
-		return err
-	}
-	// The connection stays in LISTEN state: it never goes back to the pool.
-	conn := pooled.Hijack()
-	defer conn.Close(context.Background())
-	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{ChangesChannel}.Sanitize()); err != nil {
-		return err
-	}
-	for {
-		n, err := conn.WaitForNotification(ctx)
-		if err != nil {
-			return err
-		}
-		if id, err := strconv.ParseInt(n.Payload, 10, 64); err == nil {
+	schema.Listen(ctx, pool, log, ChangesChannel, r.Flush, func(payload string) {
+		if id, err := strconv.ParseInt(payload, 10, 64); err == nil {
 			r.Forget(id)
 		}
-	}
+	})
 }
 
 // lookupIDs finds sources by external id or public id.
