@@ -4,7 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"mime"
-	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -70,8 +71,8 @@ func decodeError(err error) error {
 
 func (h handlers) ocppMeterValues(c *fiber.Ctx) error {
 	box := c.Params("chargeBoxId")
-	if box == "" || len(box) > 100 || strings.ContainsAny(box, "/ \t\r\n") {
-		return api.Validation("chargeBoxId", "%q is not a charge box id", box)
+	if err := ValidateChargeBox(box); err != nil {
+		return err
 	}
 	body, err := h.body(c)
 	if err != nil {
@@ -82,6 +83,23 @@ func (h handlers) ocppMeterValues(c *fiber.Ctx) error {
 		return api.Validation("", "%v", err)
 	}
 	return h.answer(c, mv.Rows, Rejections{List: mv.Rejected, Total: mv.RejectedTotal}, RegisterCharger(box))
+}
+
+// ValidateChargeBox checks an OCPP charge box id taken from a route: 1 to
+// 100 bytes of printable text without spaces or slashes (it names a source
+// and a part of its connectors' external ids).
+func ValidateChargeBox(box string) error {
+	ok := box != "" && len(box) <= 100 && utf8.ValidString(box)
+	for _, r := range box {
+		if !ok {
+			break
+		}
+		ok = r != '/' && !unicode.IsSpace(r) && unicode.IsPrint(r)
+	}
+	if !ok {
+		return api.Validation("chargeBoxId", "%q is not a charge box id: 1 to 100 bytes of printable text without spaces or slashes", box)
+	}
+	return nil
 }
 
 // RegisterCharger registers a charge box and its connectors on first

@@ -742,3 +742,26 @@ func TestPhaseMetrics(t *testing.T) {
 		t.Errorf("produced %v, listed %v", produced, PhaseMetrics)
 	}
 }
+
+func TestValidateChargeBox(t *testing.T) {
+	for _, tt := range []struct {
+		box  string
+		want bool
+	}{
+		{"CB-0042", true},
+		{"Wallbox_Ä-7", true},
+		{strings.Repeat("x", 100), true},
+		{"", false},
+		{strings.Repeat("x", 101), false},
+		{"CB 1", false},
+		{"CB/1", false},
+		{"CB-\a", false},
+		{"CB-\u0085", false}, // C1 control
+		{"CB-\u00a0", false}, // no-break space
+		{"CB-\xff", false},   // not UTF-8
+	} {
+		if err := ValidateChargeBox(tt.box); (err == nil) != tt.want {
+			t.Errorf("ValidateChargeBox(%q) = %v, want valid %v", tt.box, err, tt.want)
+		}
+	}
+}

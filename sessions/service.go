@@ -198,15 +198,6 @@ func validateMeter(field string, v *float64) error {
 	return nil
 }
 
-// validateChargeBox checks an OCPP charge box id from a route, as ingest
-// does for meter values.
-func validateChargeBox(box string) error {
-	if box == "" || len(box) > 100 || strings.ContainsAny(box, "/ \t\r\n") {
-		return api.Validation("chargeBoxId", "%q is not a charge box id", box)
-	}
-	return nil
-}
-
 func sameFloat(a, b *float64) bool {
 	return a == nil && b == nil || a != nil && b != nil && *a == *b
 }
@@ -387,7 +378,7 @@ func (svc *Service) sourceRefused(field, box string, evse int, reason error) *ap
 // transaction id. A repeated StartTransaction.req (same connector,
 // timestamp and id tag) returns the session it started.
 func (svc *Service) StartTransaction16(ctx context.Context, tenantID int64, box string, req StartTransaction16) (Session, error) {
-	if err := validateChargeBox(box); err != nil {
+	if err := ingest.ValidateChargeBox(box); err != nil {
 		return Session{}, err
 	}
 	if err := svc.validateTime("timestamp", req.Timestamp); err != nil {
@@ -426,7 +417,7 @@ func (svc *Service) StartTransaction16(ctx context.Context, tenantID int64, box 
 // transactionData meter values through the ingest pipeline. A repeated
 // StopTransaction.req changes nothing.
 func (svc *Service) StopTransaction16(ctx context.Context, tenantID int64, box string, req StopTransaction16) (Session, ingest.Result, error) {
-	if err := validateChargeBox(box); err != nil {
+	if err := ingest.ValidateChargeBox(box); err != nil {
 		return Session{}, ingest.Result{}, err
 	}
 	if err := svc.validateTime("timestamp", req.Timestamp); err != nil {
@@ -494,7 +485,7 @@ func rejectedOnly(l ingest.OCPPMeterValueList) ingest.Result {
 // its Started) are kept with their event and written to the connector's
 // readings once an event names it.
 func (svc *Service) TransactionEvent201(ctx context.Context, tenantID int64, box string, ev TransactionEvent201) (Session, ingest.Result, error) {
-	if err := validateChargeBox(box); err != nil {
+	if err := ingest.ValidateChargeBox(box); err != nil {
 		return Session{}, ingest.Result{}, err
 	}
 	if err := svc.validateTime("timestamp", ev.Timestamp); err != nil {
