@@ -25,7 +25,7 @@ type JobsCollector struct {
 	log     *slog.Logger
 	timeout time.Duration
 
-	up, failing, failures, lastRun, scheduled *prometheus.Desc
+	up, failing, failures, consecutive, lastRun, scheduled *prometheus.Desc
 }
 
 // NewJobsCollector returns a collector reading jobs with read, each scrape
@@ -40,6 +40,8 @@ func NewJobsCollector(read JobReader, log *slog.Logger) *JobsCollector {
 			"1 when the TimescaleDB job's last run failed, else 0.", labels, nil),
 		failures: prometheus.NewDesc("gridmetrics_timescaledb_job_failures_total",
 			"Failed runs of the TimescaleDB job, as its stats count them.", labels, nil),
+		consecutive: prometheus.NewDesc("gridmetrics_timescaledb_job_consecutive_failures",
+			"Failed runs of the TimescaleDB job since its last success; absent before its first run or when TimescaleDB does not expose the count.", labels, nil),
 		lastRun: prometheus.NewDesc("gridmetrics_timescaledb_job_last_run_timestamp_seconds",
 			"Start of the TimescaleDB job's last run (Unix time); absent before its first.", labels, nil),
 		scheduled: prometheus.NewDesc("gridmetrics_timescaledb_job_scheduled",
@@ -49,7 +51,7 @@ func NewJobsCollector(read JobReader, log *slog.Logger) *JobsCollector {
 
 // Describe implements prometheus.Collector.
 func (c *JobsCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.up, c.failing, c.failures, c.lastRun, c.scheduled} {
+	for _, d := range []*prometheus.Desc{c.up, c.failing, c.failures, c.consecutive, c.lastRun, c.scheduled} {
 		ch <- d
 	}
 }
@@ -75,6 +77,9 @@ func (c *JobsCollector) Collect(ch chan<- prometheus.Metric) {
 			failures = float64(*j.Failures)
 		}
 		ch <- prometheus.MustNewConstMetric(c.failures, prometheus.CounterValue, failures, l...)
+		if j.ConsecutiveFailures != nil {
+			ch <- prometheus.MustNewConstMetric(c.consecutive, prometheus.GaugeValue, float64(*j.ConsecutiveFailures), l...)
+		}
 		if j.LastRunAt != nil {
 			ch <- prometheus.MustNewConstMetric(c.lastRun, prometheus.GaugeValue, float64(j.LastRunAt.UnixNano())/1e9, l...)
 		}
@@ -106,6 +111,8 @@ func JobsFact(jobs []schema.Job, err error) map[string]any {
 		if j.Failures != nil {
 			f["total_failures"] = *j.Failures
 		}
+		// Unknown (null) when TimescaleDB does not expose the count.
+		f["consecutive_failures"] = j.ConsecutiveFailures
 		failing = append(failing, f)
 	}
 	status := "ok"

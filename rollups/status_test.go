@@ -90,15 +90,15 @@ func TestStatusIsTenantScoped(t *testing.T) {
 func ptr[T any](v T) *T { return &v }
 
 // fakeJobs are the three policies: retention ran well, compression's last
-// run failed (after three failures in all), the 15-minute retention never
-// ran.
+// run failed (the last two in a row, three in all), the 15-minute retention
+// never ran.
 func fakeJobs() []schema.Job {
 	ran := time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
 	return []schema.Job{
 		{ID: 1000, Proc: "policy_compression", Hypertable: "readings", Scheduled: true,
-			LastRunAt: &ran, LastStatus: ptr("Failed"), TotalRuns: ptr(int64(5)), Failures: ptr(int64(3))},
+			LastRunAt: &ran, LastStatus: ptr("Failed"), TotalRuns: ptr(int64(5)), Failures: ptr(int64(3)), ConsecutiveFailures: ptr(int64(2))},
 		{ID: 1001, Proc: "policy_retention", Hypertable: "readings", Scheduled: true,
-			LastRunAt: &ran, LastStatus: ptr("Success"), TotalRuns: ptr(int64(5)), Failures: ptr(int64(0))},
+			LastRunAt: &ran, LastStatus: ptr("Success"), TotalRuns: ptr(int64(5)), Failures: ptr(int64(0)), ConsecutiveFailures: ptr(int64(0))},
 		{ID: 1002, Proc: "policy_retention", Hypertable: "rollup_15m", Scheduled: false},
 	}
 }
@@ -108,6 +108,10 @@ func TestJobsCollector(t *testing.T) {
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	c := NewJobsCollector(func(context.Context) ([]schema.Job, error) { return fakeJobs(), nil }, quiet)
 	want := `
+# HELP gridmetrics_timescaledb_job_consecutive_failures Failed runs of the TimescaleDB job since its last success; absent before its first run or when TimescaleDB does not expose the count.
+# TYPE gridmetrics_timescaledb_job_consecutive_failures gauge
+gridmetrics_timescaledb_job_consecutive_failures{hypertable="readings",job_id="1000",proc="policy_compression"} 2
+gridmetrics_timescaledb_job_consecutive_failures{hypertable="readings",job_id="1001",proc="policy_retention"} 0
 # HELP gridmetrics_timescaledb_job_failing 1 when the TimescaleDB job's last run failed, else 0.
 # TYPE gridmetrics_timescaledb_job_failing gauge
 gridmetrics_timescaledb_job_failing{hypertable="readings",job_id="1000",proc="policy_compression"} 1
@@ -150,7 +154,7 @@ func TestJobsFact(t *testing.T) {
 	f := JobsFact(fakeJobs(), nil)
 	b, _ := json.Marshal(f)
 	if f["status"] != "degraded" || f["jobs"] != 3 ||
-		!strings.Contains(string(b), `"failing":[{"hypertable":"readings","job_id":1000,"last_run_started_at":"2026-03-10T12:00:00Z","proc":"policy_compression","total_failures":3}]`) {
+		!strings.Contains(string(b), `"failing":[{"consecutive_failures":2,"hypertable":"readings","job_id":1000,"last_run_started_at":"2026-03-10T12:00:00Z","proc":"policy_compression","total_failures":3}]`) {
 		t.Errorf("fact %s", b)
 	}
 	if f := JobsFact(fakeJobs()[1:], nil); f["status"] != "ok" {
@@ -159,5 +163,23 @@ func TestJobsFact(t *testing.T) {
 	f = JobsFact(nil, errors.New(`dial tcp 10.0.0.7:5432: connection refused`))
 	if b, _ := json.Marshal(f); f["status"] != "unknown" || strings.Contains(string(b), "10.0.0.7") {
 		t.Errorf("unreadable: %s", b)
+	}
+}
+
+// TestStatusJSONShowsJobStats: the admin status carries each job's
+// consecutive failures, null where unknown.
+func TestStatusJSONShowsJobStats(t *testing.T) {
+	t.Parallel()
+	b, err := json.Marshal(Status{Tiers: []TierStatus{}, TimescaleDBJobs: fakeJobs()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		`"job_id":1000,"name":"","proc":"policy_compression","hypertable":"readings","scheduled":true,"job_status":null,"last_run_started_at":"2026-03-10T12:00:00Z","last_run_status":"Failed","last_successful_finish":null,"next_start":null,"total_runs":5,"total_failures":3,"consecutive_failures":2}`,
+		`"job_id":1002,"name":"","proc":"policy_retention","hypertable":"rollup_15m","scheduled":false,"job_status":null,"last_run_started_at":null,"last_run_status":null,"last_successful_finish":null,"next_start":null,"total_runs":null,"total_failures":null,"consecutive_failures":null}`,
+	} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("status %s\nwithout %s", b, want)
+		}
 	}
 }

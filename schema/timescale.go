@@ -136,6 +136,12 @@ type Job struct {
 	NextStart   *time.Time `json:"next_start"`
 	TotalRuns   *int64     `json:"total_runs"`
 	Failures    *int64     `json:"total_failures"`
+	// ConsecutiveFailures counts the failed runs since the last success.
+	// job_stats does not show it; it is read from TimescaleDB's catalog
+	// table bgw_job_stat, and is null when that table cannot be read (a
+	// version that moved or changed it, no privilege) or before the first
+	// run.
+	ConsecutiveFailures *int64 `json:"consecutive_failures"`
 }
 
 // Failing reports whether the job's last run failed.
@@ -155,10 +161,21 @@ func ReadJobs(ctx context.Context, q interface {
 	if !installed {
 		return nil, nil
 	}
+	consecutive := "NULL::bigint"
+	from := `timescaledb_information.jobs j
+		LEFT JOIN timescaledb_information.job_stats s ON s.job_id = j.job_id`
+	statTable, err := jobStatTable(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	if statTable != "" {
+		consecutive = "c.consecutive_failures::bigint"
+		from += " LEFT JOIN " + statTable + " c ON c.job_id = j.job_id"
+	}
 	rows, err := q.Query(ctx, `SELECT j.job_id, j.application_name, j.proc_name, j.hypertable_name, j.scheduled,
-			s.job_status, s.last_run_started_at, s.last_run_status, s.last_successful_finish, s.next_start, s.total_runs, s.total_failures
-		FROM timescaledb_information.jobs j
-		LEFT JOIN timescaledb_information.job_stats s ON s.job_id = j.job_id
+			s.job_status, s.last_run_started_at, s.last_run_status, s.last_successful_finish, s.next_start, s.total_runs, s.total_failures,
+			`+consecutive+`
+		FROM `+from+`
 		WHERE j.hypertable_schema = current_schema()
 		ORDER BY j.job_id`)
 	if err != nil {
@@ -167,13 +184,44 @@ func ReadJobs(ctx context.Context, q interface {
 	jobs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Job, error) {
 		var j Job
 		err := r.Scan(&j.ID, &j.Name, &j.Proc, &j.Hypertable, &j.Scheduled,
-			&j.Status, &j.LastRunAt, &j.LastStatus, &j.LastSuccess, &j.NextStart, &j.TotalRuns, &j.Failures)
+			&j.Status, &j.LastRunAt, &j.LastStatus, &j.LastSuccess, &j.NextStart, &j.TotalRuns, &j.Failures, &j.ConsecutiveFailures)
 		return j, err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read timescaledb jobs: %w", err)
 	}
 	return jobs, nil
+}
+
+// jobStatCandidates are where TimescaleDB versions keep bgw_job_stat, the
+// table behind job_stats that also counts consecutive failures.
+var jobStatCandidates = []string{"_timescaledb_internal.bgw_job_stat", "_timescaledb_catalog.bgw_job_stat"}
+
+// jobStatTable returns the quoted name of the first readable bgw_job_stat
+// table with a consecutive_failures column, or "" when there is none: a
+// catalog table is no stable interface, so its absence only leaves the
+// count unknown.
+func jobStatTable(ctx context.Context, q interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}) (string, error) {
+	var name *string
+	err := q.QueryRow(ctx, `SELECT format('%I.%I', n.nspname, c.relname)
+		FROM unnest($1::text[]) WITH ORDINALITY AS t(name, pos)
+		JOIN pg_class c ON c.oid = to_regclass(t.name)
+		JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE has_table_privilege(c.oid, 'SELECT')
+		  AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid
+			AND a.attname = 'consecutive_failures' AND NOT a.attisdropped)
+		ORDER BY t.pos LIMIT 1`, jobStatCandidates).Scan(&name)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return "", nil
+	case err != nil:
+		return "", fmt.Errorf("find timescaledb job stat table: %w", err)
+	case name == nil:
+		return "", nil
+	}
+	return *name, nil
 }
 
 // UnscheduleJobs stops TimescaleDB's scheduler from running the jobs on the

@@ -2,9 +2,11 @@ package schema_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/gridmetrics/gridmetrics/schema"
@@ -162,4 +164,66 @@ func TestChangedPolicyStaysPaused(t *testing.T) {
 	if len(after) != 3 {
 		t.Errorf("%d jobs after the change: %v", len(after), after)
 	}
+}
+
+// TestReadJobsConsecutiveFailures: the failures since the last success,
+// which job_stats does not show, come from the scheduler's bgw_job_stat.
+// The harness runs no scheduler and CALL run_job records no stats, so the
+// scheduler's record of three failures in a row (after two successes) is
+// written by hand, as the scheduler would.
+func TestReadJobsConsecutiveFailures(t *testing.T) {
+	t.Parallel()
+	pool := timescalePool(t)
+	ctx := context.Background()
+	j := jobsByProc(t, pool)["policy_retention on readings"]
+	if j.ID == 0 {
+		t.Fatal("no retention policy on readings")
+	}
+	if j.ConsecutiveFailures != nil || j.LastStatus != nil {
+		t.Fatalf("before any run: consecutive %v, status %v; want both unknown", j.ConsecutiveFailures, j.LastStatus)
+	}
+	var table string
+	if err := pool.QueryRow(ctx, `SELECT coalesce(to_regclass('_timescaledb_internal.bgw_job_stat'),
+		to_regclass('_timescaledb_catalog.bgw_job_stat'))::text`).Scan(&table); err != nil {
+		t.Skipf("no bgw_job_stat in this TimescaleDB: %v", err)
+	}
+	ran := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
+	_, err := pool.Exec(ctx, `INSERT INTO `+table+` (job_id, last_start, last_finish, next_start, last_successful_finish,
+			last_run_success, total_runs, total_duration, total_duration_failures, total_successes, total_failures,
+			total_crashes, consecutive_failures, consecutive_crashes)
+		VALUES ($1, $2::timestamptz, $2::timestamptz + interval '1 second', $2::timestamptz + interval '1 day', $2::timestamptz - interval '3 days',
+			false, 5, interval '5 seconds', interval '3 seconds', 2, 3, 0, 3, 0)`, j.ID, ran)
+	if pgErr := (*pgconn.PgError)(nil); errors.As(err, &pgErr) && pgErr.Code == "42501" {
+		t.Skipf("no privilege to write the scheduler's stats here: %v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	j = jobsByProc(t, pool)["policy_retention on readings"]
+	if !j.Failing() || j.Failures == nil || *j.Failures != 3 || j.ConsecutiveFailures == nil || *j.ConsecutiveFailures != 3 ||
+		j.LastRunAt == nil || !j.LastRunAt.Equal(ran) {
+		t.Errorf("after three failures: status %v, total %v, consecutive %v, last run %v", deref(j.LastStatus), deref(j.Failures), deref(j.ConsecutiveFailures), j.LastRunAt)
+	}
+	// A success resets the count, as the scheduler does.
+	if _, err := pool.Exec(ctx, `UPDATE `+table+` SET last_run_success = true, consecutive_failures = 0,
+		total_runs = 6, total_successes = 3 WHERE job_id = $1`, j.ID); err != nil {
+		t.Fatal(err)
+	}
+	j = jobsByProc(t, pool)["policy_retention on readings"]
+	if j.Failing() || j.ConsecutiveFailures == nil || *j.ConsecutiveFailures != 0 {
+		t.Errorf("after a success: status %v, consecutive %v", deref(j.LastStatus), deref(j.ConsecutiveFailures))
+	}
+	// The other jobs have no stats yet: their count stays unknown.
+	for name, other := range jobsByProc(t, pool) {
+		if other.ID != j.ID && other.ConsecutiveFailures != nil {
+			t.Errorf("%s never ran but has %d consecutive failures", name, *other.ConsecutiveFailures)
+		}
+	}
+}
+
+func deref[T any](p *T) any {
+	if p == nil {
+		return nil
+	}
+	return *p
 }
