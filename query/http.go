@@ -117,6 +117,17 @@ func rangeOf(c *fiber.Ctx) (Range, error) {
 	return r, nil
 }
 
+// ParseRange reads from, to, tz and bucket of a ranged request the way
+// the query routes do, refusing parameters not in allowed; other ranged
+// answers (availability) use it. The range is not validated yet
+// (Range.Validate).
+func ParseRange(c *fiber.Ctx, allowed []string) (Range, error) {
+	if err := checkParams(c, allowed); err != nil {
+		return Range{}, err
+	}
+	return rangeOf(c)
+}
+
 // formatOf reads format=, else the Accept header; JSON by default.
 // rangedRequest checks a series request's parameters and reads its format
 // and time range.

@@ -148,6 +148,15 @@ func (r Range) validate() error {
 	return nil
 }
 
+// Validate checks a range the way the query routes do: from and to
+// required and ordered, a known bucket, an IANA zone. Other ranged answers
+// (availability) use it, so that every route reads a range alike.
+func (r Range) Validate() error { return r.validate() }
+
+// LoadZone is the zone rule of the query routes (loadZone), for other
+// ranged answers.
+func LoadZone(name string) (*time.Location, error) { return loadZone(name) }
+
 // loadZone accepts IANA names only: "Local" depends on the server and
 // abbreviations like "CET" are ambiguous.
 func loadZone(name string) (*time.Location, error) {
