@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"runtime/debug"
 	"strconv"
 	"time"
@@ -49,6 +50,10 @@ type Config struct {
 	// IdleTimeout closes idle keep-alive connections; default 120s. It also
 	// bounds how long a graceful shutdown waits for idle clients.
 	IdleTimeout time.Duration
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
+	// the client (see ClientAddr); empty, the default, trusts none and
+	// every client is its TCP peer.
+	TrustedProxies []netip.Prefix
 	// Logger receives access and error logs; default slog.Default().
 	Logger *slog.Logger
 }
@@ -111,7 +116,7 @@ func New(cfg Config) *fiber.App {
 		ErrorHandler:          errorHandler(cfg.Logger),
 	})
 	app.Server().HeaderReceived = limits.headerReceived(fasthttp.RequestConfig{ReadTimeout: cfg.ReadTimeout})
-	app.Use(requestID, accessLog(cfg.Logger), recoverPanic(cfg.Logger), bodyGuard(limits),
+	app.Use(requestID, clientAddress(cfg.TrustedProxies), accessLog(cfg.Logger), recoverPanic(cfg.Logger), bodyGuard(limits),
 		requestContext(cfg.RequestTimeout, cfg.StreamWriteTimeout, cfg.Logger))
 	return app
 }
@@ -139,7 +144,7 @@ func accessLog(log *slog.Logger) fiber.Handler {
 			// status the error will be rendered with.
 			status = statusFor(err)
 		}
-		log.Info("request", "method", c.Method(), "path", c.Path(), "status", status,
+		log.Info("request", "method", c.Method(), "path", c.Path(), "status", status, "client", ClientAddr(c),
 			"duration_ms", float64(time.Since(start).Microseconds())/1000, "request_id", RequestID(c))
 		return err
 	}

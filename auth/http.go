@@ -41,6 +41,8 @@ type Config struct {
 	// FailureLimit is how many failed authentications one client address
 	// (an IPv6 address per /64) may make in FailureWindow; past it the
 	// address gets 429 before its credentials are looked at. 0 disables.
+	// The address is api.ClientAddr's: behind a trusted reverse proxy, the
+	// client's, not the proxy's.
 	// Default set by the caller's configuration.
 	FailureLimit int
 	// FailureWindow is the window of FailureLimit. Zero means
@@ -112,7 +114,7 @@ const principalKey = "gridmetrics.principal"
 func (a *Authenticator) Middleware() fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		if a.failures != nil {
-			if blocked, wait := a.failures.blocked(c.IP(), time.Now()); blocked {
+			if blocked, wait := a.failures.blocked(api.ClientAddr(c), time.Now()); blocked {
 				secs := int(math.Ceil(wait.Seconds()))
 				return &api.Error{Code: api.CodeRateLimited, RetryAfter: secs,
 					Message: fmt.Sprintf("too many failed authentications from this address; retry after %d s", secs)}
@@ -124,7 +126,7 @@ func (a *Authenticator) Middleware() fiber.Handler {
 			// credential, and is returned as it is so that it is answered
 			// as the database's state deserves (503 when unreachable).
 			if e := api.AsError(err); a.failures != nil && e != nil && e.Code == api.CodeUnauthorized {
-				a.failures.fail(c.IP(), time.Now())
+				a.failures.fail(api.ClientAddr(c), time.Now())
 			}
 			c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="gridmetrics"`)
 			return err

@@ -14,6 +14,7 @@ import (
 	"github.com/gridmetrics/gridmetrics/api"
 	"github.com/gridmetrics/gridmetrics/auth"
 	"github.com/gridmetrics/gridmetrics/ingest"
+	"github.com/gridmetrics/gridmetrics/ocppj"
 	"github.com/gridmetrics/gridmetrics/query"
 	"github.com/gridmetrics/gridmetrics/rollups"
 	"github.com/gridmetrics/gridmetrics/schema"
@@ -51,6 +52,9 @@ type Config struct {
 	AuthFailureLimit int
 	AuthFailureWin   time.Duration
 	AuthFailureAddrs int
+	// TrustedProxies are the reverse proxies (comma-separated CIDRs)
+	// whose X-Forwarded-For names the client; empty trusts none.
+	TrustedProxies string
 
 	MetricsAddr  string
 	MetricsToken string
@@ -68,6 +72,8 @@ type Config struct {
 
 	Query    query.Config
 	Sessions sessions.Config
+	// OCPPJ configures the chargers' WebSocket endpoint (bindOCPPJ).
+	OCPPJ ocppj.Config
 
 	Rollups            rollups.Config
 	RunRollups         bool
@@ -200,6 +206,7 @@ func (c *Config) bindServer(b *binder) {
 	b.str(&c.Addr, "addr", "127.0.0.1:8080", "address to listen on")
 	c.DBPools.bind(b)
 	c.HTTP.bind(b, &c.BodyLimit)
+	c.bindOCPPJ(b)
 	b.duration(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a graceful shutdown waits for requests in flight")
 	b.float(&c.RateLimit, "rate-limit", 100, "requests per second allowed per credential; 0 disables")
 	b.int(&c.RateBurst, "rate-burst", 200, "requests allowed at once above the rate")
@@ -209,6 +216,7 @@ func (c *Config) bindServer(b *binder) {
 	b.int(&c.AuthFailureLimit, "auth-failure-limit", 20, "failed authentications one client address may make per auth-failure-window before it gets 429; 0 disables")
 	b.duration(&c.AuthFailureWin, "auth-failure-window", time.Minute, "window of auth-failure-limit")
 	b.int(&c.AuthFailureAddrs, "auth-failure-addresses", 65_536, "most client addresses whose failed authentications are counted at once")
+	b.str(&c.TrustedProxies, "trusted-proxies", "", "comma-separated CIDR ranges of reverse proxies whose X-Forwarded-For names the client (its right-most address outside these ranges); empty trusts none, and every client is its TCP peer")
 	b.str(&c.MetricsAddr, "metrics-addr", "", "serve /metrics on this address instead of the public one (e.g. 127.0.0.1:9090); empty serves it on addr")
 	b.str(&c.MetricsToken, "metrics-token", "", "require Authorization: Bearer <token> on /metrics; empty requires none")
 	b.str(&c.JWT.HS256Secret, "jwt-hs256-secret", "", "shared secret for HS256 bearer tokens (at least 32 bytes); empty disables")
@@ -277,6 +285,9 @@ func (c Config) validateServer() error {
 	if c.AuthFailureLimit < 0 || c.AuthFailureWin <= 0 || c.AuthFailureAddrs < 1 {
 		errs = append(errs, errors.New("auth-failure-limit must not be negative, auth-failure-window and auth-failure-addresses must be positive"))
 	}
+	if _, err := api.ParseTrustedProxies(c.TrustedProxies); err != nil {
+		errs = append(errs, fmt.Errorf("trusted-proxies: %w", err))
+	}
 	if c.Rollups.Lateness <= c.Ingest.InvalidationHorizon {
 		errs = append(errs, fmt.Errorf("rollup-lateness (%s) must exceed ingest-invalidation-horizon (%s): late rows would slip between them",
 			c.Rollups.Lateness, c.Ingest.InvalidationHorizon))
@@ -297,7 +308,10 @@ func (c Config) schemaOptions() schema.Options {
 }
 
 func (c Config) apiConfig(log *slog.Logger) api.Config {
-	return c.HTTP.apiConfig(c.BodyLimit, log)
+	cfg := c.HTTP.apiConfig(c.BodyLimit, log)
+	// Checked by validateServer.
+	cfg.TrustedProxies, _ = api.ParseTrustedProxies(c.TrustedProxies)
+	return cfg
 }
 
 func parseLevel(s string) (slog.Level, error) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"os"
@@ -150,4 +151,80 @@ func TestAuthFailuresAndRevocation(t *testing.T) {
 			t.Errorf("Retry-After = %q, want 1 to 60 seconds", r.Header.Get("Retry-After"))
 		}
 	})
+}
+
+// TestAuthFailuresBehindProxy: behind a trusted reverse proxy (loopback
+// here) the failures count per client named by X-Forwarded-For, so one
+// failing client does not lock out the others; a client cannot leave its
+// count by adding addresses to the header, and a server that trusts no
+// proxy ignores the header altogether.
+func TestAuthFailuresBehindProxy(t *testing.T) {
+	t.Parallel()
+	dbURL := dbtest.NewURL(t)
+	acme := tenantID(t, cli(t, dbURL, "tenant", "create", "--name", "acme"))
+	key := strings.TrimSpace(cli(t, dbURL, "apikey", "create", "--tenant", acme, "--scopes", "read"))
+	from := func(base, key, xff string) response {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodGet, base+"/v1/sources", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+key)
+		if xff != "" {
+			req.Header.Set("X-Forwarded-For", xff)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		out := response{Status: res.StatusCode, Header: res.Header}
+		raw, _ := io.ReadAll(res.Body)
+		if err := json.Unmarshal(raw, &out.Body); err != nil {
+			t.Fatalf("body is not JSON: %s", raw)
+		}
+		return out
+	}
+	limits := []string{"--rollup-jobs=false", "--auth-failure-limit", "3", "--auth-failure-window", "1m"}
+
+	t.Run("trusted proxy", func(t *testing.T) {
+		t.Parallel()
+		base := "http://" + startServer(t, dbURL, append(limits, "--trusted-proxies", "127.0.0.0/8, ::1")...).Addr()
+		const mallory, alice = "203.0.113.66", "203.0.113.7"
+		for i := range 3 {
+			expect(t, "bad key "+strconv.Itoa(i), from(base, key+"x", mallory), 401, "UNAUTHORIZED")
+		}
+		expect(t, "the failing client", from(base, key, mallory), 429, "RATE_LIMITED")
+		// What the client wrote is left of what the proxy appended.
+		expect(t, "the failing client with a made-up hop", from(base, key, "198.51.100.1, "+mallory), 429, "RATE_LIMITED")
+		expect(t, "the failing client claiming a trusted hop", from(base, key, "127.0.0.1, "+mallory), 429, "RATE_LIMITED")
+		expect(t, "the failing client in IPv4-mapped form", from(base, key, "::ffff:"+mallory), 429, "RATE_LIMITED")
+		expect(t, "another client behind the same proxy", from(base, key, alice), 200, "")
+		expect(t, "another client through two proxies", from(base, key, alice+", 127.0.0.9"), 200, "")
+		// Requests naming no client are the proxy's own, which has not failed.
+		expect(t, "the proxy itself", from(base, key, ""), 200, "")
+		expect(t, "a malformed header counts as the proxy", from(base, key, "not an address"), 200, "")
+	})
+
+	t.Run("no trusted proxy", func(t *testing.T) {
+		t.Parallel()
+		base := "http://" + startServer(t, dbURL, limits...).Addr()
+		for i := range 3 {
+			expect(t, "bad key "+strconv.Itoa(i), from(base, key+"x", "203.0.113."+strconv.Itoa(i)), 401, "UNAUTHORIZED")
+		}
+		expect(t, "a spoofed header does not leave the peer's count", from(base, key, "203.0.113.99"), 429, "RATE_LIMITED")
+	})
+}
+
+// TestServeRefusesMalformedTrustedProxies: a typo in trusted-proxies stops
+// the server at start rather than trusting less, or more, than meant.
+func TestServeRefusesMalformedTrustedProxies(t *testing.T) {
+	t.Parallel()
+	for _, bad := range []string{"10.0.0.0/33", "proxy.internal", "10.0.0.0/8;192.0.2.0/24"} {
+		// Refused before connecting: the database URL leads nowhere.
+		err := run(context.Background(), []string{"serve", "--trusted-proxies", bad, "--database-url", "postgres://nobody@127.0.0.1:1/none"}, io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "trusted-proxies") {
+			t.Errorf("trusted-proxies %q: err = %v, want the setting named", bad, err)
+		}
+	}
 }
