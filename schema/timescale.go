@@ -48,9 +48,9 @@ var rollupChunks = map[string]time.Duration{
 	"rollup_15m": 7 * 24 * time.Hour, "rollup_1h": 30 * 24 * time.Hour, "rollup_1d": 365 * 24 * time.Hour,
 }
 
-// applyTimescale makes readings and the rollup tiers hypertables and brings
-// their compression and retention policies in line with the options. Each
-// step is idempotent.
+// applyTimescale makes readings, the rollup tiers and the availability
+// changes hypertables and brings their compression and retention policies
+// in line with the options. Each step is idempotent.
 func applyTimescale(ctx context.Context, conn *pgx.Conn, opts Options) error {
 	if err := hypertable(ctx, conn, "readings", "time", opts.ChunkInterval); err != nil {
 		return err
@@ -59,6 +59,10 @@ func applyTimescale(ctx context.Context, conn *pgx.Conn, opts Options) error {
 		if err := hypertable(ctx, conn, table, "bucket", chunk); err != nil {
 			return err
 		}
+	}
+	// State changes are few per connector and day: a month per chunk.
+	if err := hypertable(ctx, conn, "availability_changes", "time", 30*24*time.Hour); err != nil {
+		return err
 	}
 	if opts.CompressAfter > 0 {
 		if _, err := conn.Exec(ctx, `ALTER TABLE readings SET (timescaledb.compress,
