@@ -16,6 +16,7 @@ import (
 	"github.com/gridmetrics/gridmetrics/api"
 	"github.com/gridmetrics/gridmetrics/auth"
 	"github.com/gridmetrics/gridmetrics/ingest"
+	"github.com/gridmetrics/gridmetrics/ocppj"
 	"github.com/gridmetrics/gridmetrics/query"
 	"github.com/gridmetrics/gridmetrics/recovery"
 	"github.com/gridmetrics/gridmetrics/rollups"
@@ -35,6 +36,7 @@ type Main struct {
 	pipeline *ingest.Pipeline
 	rollups  *rollups.Runner
 	sessions *sessions.Service
+	ocppj    *ocppj.Server     // the chargers' OCPP-J endpoint
 	pricing  *sessions.Service // the sessions' pricing worker, on the jobs pool
 	app      *fiber.App
 	ln       net.Listener
@@ -140,6 +142,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	m.pricing = m.sessions.OnPool(m.pools.job, assignedTariffs{tariffs.NewStore(m.pools.job)})
 	m.pricing.StartWorker()
 	sessions.Mount(v1, m.sessions, m.Log)
+	m.mountOCPPJ(m.app, v1, authn, ingestService, m.sessions, nil, reg)
 
 	if m.ln, err = net.Listen("tcp", m.Config.Addr); err != nil {
 		return fmt.Errorf("listen on %s: %w", m.Config.Addr, err)
@@ -169,6 +172,10 @@ func (m *Main) Close() error {
 		m.Log.Info("shutting down", "timeout", m.Config.ShutdownTimeout)
 		err = m.app.ShutdownWithTimeout(m.Config.ShutdownTimeout)
 		<-m.done
+		// Upgraded connections are no longer the HTTP server's: closed here.
+		ocppCtx, cancel := context.WithDeadline(context.Background(), deadline)
+		m.closeOCPPJ(ocppCtx)
+		cancel()
 		if m.serveErr != nil && !errors.Is(m.serveErr, net.ErrClosed) {
 			err = errors.Join(err, m.serveErr)
 		}
