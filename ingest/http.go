@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"mime"
@@ -78,11 +79,26 @@ func (h handlers) ocppMeterValues(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	mv, err := DecodeOCPPMeterValues(box, body)
+	res, err := h.s.OCPPMeterValues(c.UserContext(), auth.PrincipalOf(c).TenantID, box, body)
 	if err != nil {
-		return api.Validation("", "%v", err)
+		return err
 	}
-	return h.answer(c, mv.Rows, Rejections{List: mv.Rejected, Total: mv.RejectedTotal}, RegisterCharger(box))
+	return api.OK(c, res)
+}
+
+// OCPPMeterValues writes the readings of an OCPP MeterValues payload (either
+// edition) of charge box box and returns once they are committed: the one
+// code path of the HTTP route and the OCPP-J endpoint. A payload without a
+// valid reading is a VALIDATION_ERROR listing the rejected values.
+func (s *Service) OCPPMeterValues(ctx context.Context, tenantID int64, box string, payload []byte) (Result, error) {
+	if err := ValidateChargeBox(box); err != nil {
+		return Result{}, err
+	}
+	mv, err := DecodeOCPPMeterValues(box, payload)
+	if err != nil {
+		return Result{}, api.Validation("", "%v", err)
+	}
+	return s.ingestAll(ctx, tenantID, mv.Rows, Rejections{List: mv.Rejected, Total: mv.RejectedTotal}, RegisterCharger(box))
 }
 
 // ValidateChargeBox checks an OCPP charge box id taken from a route: 1 to
@@ -120,18 +136,28 @@ func RegisterCharger(box string) sources.Register {
 }
 
 func (h handlers) answer(c *fiber.Ctx, rows []Row, rejected Rejections, register sources.Register) error {
-	if len(rows) == 0 && rejected.Total == 0 {
-		return api.Validation("", "the request holds no readings")
-	}
-	res, err := h.s.IngestRejections(c.UserContext(), auth.PrincipalOf(c).TenantID, rows, rejected, register)
+	res, err := h.s.ingestAll(c.UserContext(), auth.PrincipalOf(c).TenantID, rows, rejected, register)
 	if err != nil {
 		return err
 	}
+	return api.OK(c, res)
+}
+
+// ingestAll writes decoded rows; a request with no row, or none valid, is
+// a VALIDATION_ERROR.
+func (s *Service) ingestAll(ctx context.Context, tenantID int64, rows []Row, rejected Rejections, register sources.Register) (Result, error) {
+	if len(rows) == 0 && rejected.Total == 0 {
+		return Result{}, api.Validation("", "the request holds no readings")
+	}
+	res, err := s.IngestRejections(ctx, tenantID, rows, rejected, register)
+	if err != nil {
+		return Result{}, err
+	}
 	if res.Accepted == 0 {
-		return &api.Error{Code: api.CodeValidation, Message: fmt.Sprintf("no valid reading among %d rows", res.RejectedTotal),
+		return Result{}, &api.Error{Code: api.CodeValidation, Message: fmt.Sprintf("no valid reading among %d rows", res.RejectedTotal),
 			Details: map[string]any{"rejected": res.Rejected, "rejected_total": res.RejectedTotal, "rejected_listed_max": MaxRejected}}
 	}
-	return api.OK(c, res)
+	return res, nil
 }
 
 // body returns the request body, gunzipped when it is gzip, bounded by

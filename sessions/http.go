@@ -243,23 +243,16 @@ type ocppAnswer struct {
 	Events   []Event        `json:"events,omitempty"`
 }
 
-var accepted = map[string]any{"status": "Accepted"}
-
 func (h handlers) startTransaction(c *fiber.Ctx) error {
 	body, err := api.ReadBody(c)
 	if err != nil {
 		return err
 	}
-	req, err := DecodeStartTransaction16(body)
+	r, err := h.svc.OCPPStartTransaction16(c.UserContext(), tenantOf(c), c.Params("chargeBoxId"), body)
 	if err != nil {
 		return err
 	}
-	s, err := h.svc.StartTransaction16(c.UserContext(), tenantOf(c), c.Params("chargeBoxId"), req)
-	if err != nil {
-		return err
-	}
-	txID, _ := strconv.ParseInt(s.ExternalID, 10, 64)
-	return api.OK(c, ocppAnswer{OCPP: map[string]any{"transactionId": txID, "idTagInfo": accepted}, Session: s.Summary()})
+	return api.OK(c, ocppAnswer{OCPP: r.OCPP, Session: r.Session.Summary()})
 }
 
 func (h handlers) stopTransaction(c *fiber.Ctx) error {
@@ -267,19 +260,11 @@ func (h handlers) stopTransaction(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	req, err := DecodeStopTransaction16(body)
+	r, err := h.svc.OCPPStopTransaction16(c.UserContext(), tenantOf(c), c.Params("chargeBoxId"), body)
 	if err != nil {
 		return err
 	}
-	s, res, err := h.svc.StopTransaction16(c.UserContext(), tenantOf(c), c.Params("chargeBoxId"), req)
-	if err != nil {
-		return err
-	}
-	resp := map[string]any{}
-	if req.IDTag != "" {
-		resp["idTagInfo"] = accepted
-	}
-	return api.OK(c, ocppAnswer{OCPP: resp, Session: s.Summary(), Readings: &res})
+	return api.OK(c, ocppAnswer{OCPP: r.OCPP, Session: r.Session.Summary(), Readings: r.Readings})
 }
 
 func (h handlers) transactionEvent(c *fiber.Ctx) error {
@@ -287,17 +272,9 @@ func (h handlers) transactionEvent(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	ev, err := DecodeTransactionEvent201(body)
+	r, err := h.svc.OCPPTransactionEvent201(c.UserContext(), tenantOf(c), c.Params("chargeBoxId"), body)
 	if err != nil {
 		return err
 	}
-	s, res, err := h.svc.TransactionEvent201(c.UserContext(), tenantOf(c), c.Params("chargeBoxId"), ev)
-	if err != nil {
-		return err
-	}
-	resp := map[string]any{}
-	if ev.IDToken != "" {
-		resp["idTokenInfo"] = accepted
-	}
-	return api.OK(c, ocppAnswer{OCPP: resp, Session: s.Summary(), Readings: &res, Events: s.Events})
+	return api.OK(c, ocppAnswer{OCPP: r.OCPP, Session: r.Session.Summary(), Readings: r.Readings, Events: r.Session.Events})
 }

@@ -15,7 +15,6 @@ import (
 	"github.com/gridmetrics/gridmetrics/auth"
 	"github.com/gridmetrics/gridmetrics/ingest"
 	"github.com/gridmetrics/gridmetrics/ocppj"
-	"github.com/gridmetrics/gridmetrics/ocppj"
 	"github.com/gridmetrics/gridmetrics/query"
 	"github.com/gridmetrics/gridmetrics/rollups"
 	"github.com/gridmetrics/gridmetrics/schema"
@@ -73,8 +72,6 @@ type Config struct {
 
 	Query    query.Config
 	Sessions sessions.Config
-	// OCPPJ configures the chargers' WebSocket endpoint (bindOCPPJ).
-	OCPPJ ocppj.Config
 	// OCPPJ configures the chargers' WebSocket endpoint (bindOCPPJ).
 	OCPPJ ocppj.Config
 
@@ -209,7 +206,6 @@ func (c *Config) bindServer(b *binder) {
 	b.str(&c.Addr, "addr", "127.0.0.1:8080", "address to listen on")
 	c.DBPools.bind(b)
 	c.HTTP.bind(b, &c.BodyLimit)
-	c.bindOCPPJ(b)
 	c.bindOCPPJ(b)
 	b.duration(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a graceful shutdown waits for requests in flight")
 	b.float(&c.RateLimit, "rate-limit", 100, "requests per second allowed per credential; 0 disables")
