@@ -44,14 +44,10 @@ func (h handlers) statusNotification(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	n, err := DecodeStatusNotification(body)
-	if err != nil {
-		return err
-	}
 	// Cloned: Fiber's parameters point into the request's buffer, and the
 	// resolver keeps the name in its cache.
 	box := strings.Clone(c.Params("chargeBoxId"))
-	rec, err := h.svc.StatusNotification(c.UserContext(), auth.PrincipalOf(c).TenantID, box, n)
+	rec, err := h.svc.StatusNotification(c.UserContext(), auth.PrincipalOf(c).TenantID, box, body)
 	if err != nil {
 		return err
 	}

@@ -70,11 +70,17 @@ type Recorded struct {
 	Time      time.Time `json:"time"`
 }
 
-// StatusNotification records a StatusNotification of charge box box,
-// through Store.Record like the OCPP-J endpoint. A 1.6 notification
-// without a timestamp takes the time of receipt.
-func (s *Service) StatusNotification(ctx context.Context, tenantID int64, box string, n StatusNotification) (Recorded, error) {
+// StatusNotification records the StatusNotification payload (either OCPP
+// edition, DecodeStatusNotification) of charge box box through
+// Store.Record: the HTTP status route and the OCPP-J endpoint (Endpoint)
+// both come here. A 1.6 notification without a timestamp takes the time
+// of receipt.
+func (s *Service) StatusNotification(ctx context.Context, tenantID int64, box string, payload []byte) (Recorded, error) {
 	if err := ingest.ValidateChargeBox(box); err != nil {
+		return Recorded{}, err
+	}
+	n, err := DecodeStatusNotification(payload)
+	if err != nil {
 		return Recorded{}, err
 	}
 	at := n.Time
@@ -93,6 +99,25 @@ func (s *Service) StatusNotification(ctx context.Context, tenantID int64, box st
 		return Recorded{}, err
 	}
 	return Recorded{Source: ref, Connector: n.Connector, State: n.Status, Time: at}, nil
+}
+
+// Endpoint is the service as the OCPP-J endpoint takes it: StatusNotification
+// payloads, and a charge box's connection states (Online, Offline) through
+// Store.Record. Each returns once the state is committed.
+type Endpoint struct{ svc *Service }
+
+// Endpoint returns the service for the OCPP-J endpoint.
+func (s *Service) Endpoint() Endpoint { return Endpoint{s} }
+
+// StatusNotification records a StatusNotification payload of charge box box.
+func (e Endpoint) StatusNotification(ctx context.Context, tenantID int64, box string, payload []byte) error {
+	_, err := e.svc.StatusNotification(ctx, tenantID, box, payload)
+	return err
+}
+
+// Record records a state of a source: Store.Record.
+func (e Endpoint) Record(ctx context.Context, tenantID, sourceID int64, state string, at time.Time) error {
+	return e.svc.Recorder.Record(ctx, tenantID, sourceID, state, at)
 }
 
 // Meta describes an answer.

@@ -52,6 +52,7 @@ var bodyRoutes = []struct{ method, path string }{
 	{http.MethodPost, "/v1/ocpp/CB-H1/start-transaction"},
 	{http.MethodPost, "/v1/ocpp/CB-H1/stop-transaction"},
 	{http.MethodPost, "/v1/ocpp/CB-H1/transaction-event"},
+	{http.MethodPost, "/v1/ocpp/CB-H1/status-notification"},
 	{http.MethodPost, "/v1/sessions"},
 	{http.MethodPost, "/v1/sessions/ses_missing/stop"},
 	{http.MethodPost, "/v1/sources"},

@@ -15,6 +15,7 @@ import (
 
 	"github.com/gridmetrics/gridmetrics/api"
 	"github.com/gridmetrics/gridmetrics/auth"
+	"github.com/gridmetrics/gridmetrics/availability"
 	"github.com/gridmetrics/gridmetrics/ingest"
 	"github.com/gridmetrics/gridmetrics/ocppj"
 	"github.com/gridmetrics/gridmetrics/query"
@@ -142,7 +143,17 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	m.pricing = m.sessions.OnPool(m.pools.job, assignedTariffs{tariffs.NewStore(m.pools.job)})
 	m.pricing.StartWorker()
 	sessions.Mount(v1, m.sessions, m.Log)
-	m.mountOCPPJ(m.app, v1, authn, ingestService, m.sessions, nil, reg)
+	// Recording a state is one short insert on the ingest path, beside the
+	// source lookups on the auth pool: never behind slow reads, and not on
+	// the writer pool, whose connections the batch writers hold.
+	availabilityService := &availability.Service{
+		Recorder: availability.NewStore(m.pools.auth),
+		Reader:   availability.NewStore(m.pools.read),
+		Sources:  sourceStore,
+		Resolver: resolver,
+	}
+	availability.Mount(v1, availabilityService)
+	m.mountOCPPJ(m.app, v1, authn, ingestService, m.sessions, availabilityService.Endpoint(), reg)
 
 	if m.ln, err = net.Listen("tcp", m.Config.Addr); err != nil {
 		return fmt.Errorf("listen on %s: %w", m.Config.Addr, err)
