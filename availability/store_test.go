@@ -228,3 +228,90 @@ func TestHypertable(t *testing.T) {
 	f.record(t, f.c1.ID, "Available", "2025-01-01T00:00:00Z")
 	f.record(t, f.c1.ID, "Faulted", "2025-01-01T00:00:00Z") // ON CONFLICT on a hypertable
 }
+
+// Deleting a source deletes its state changes, not its charge box's.
+func TestDeleteSourceRemovesChanges(t *testing.T) {
+	f := newFixture(t)
+	f.record(t, f.c1.ID, "Available", "2025-01-01T00:00:00Z")
+	f.record(t, f.box.ID, availability.Online, "2025-01-01T00:00:00Z")
+	if err := sources.NewStore(f.pool).Delete(f.ctx, f.tenant, f.c1.PublicID); err != nil {
+		t.Fatal(err)
+	}
+	var mine, box int
+	err := f.pool.QueryRow(f.ctx, `SELECT count(*) FILTER (WHERE source_id = $1), count(*) FILTER (WHERE source_id = $2) FROM availability_changes`,
+		f.c1.ID, f.box.ID).Scan(&mine, &box)
+	if err != nil || mine != 0 || box != 1 {
+		t.Fatalf("after deleting the connector: %d of its changes, %d of the box's (err %v); want 0 and 1", mine, box, err)
+	}
+}
+
+// A chatty connector: thousands of changes, read in pages, answer what the
+// fold of all of them in memory answers.
+func TestChattyConnectorPages(t *testing.T) {
+	f := newFixture(t)
+	const n = 5000
+	// A change every 7 s for about 10 h, cycling through statuses, with the
+	// box dropping offline every 97th and back every 101st change.
+	_, err := f.pool.Exec(f.ctx, `INSERT INTO availability_changes (time, tenant_id, source_id, kind, state)
+		SELECT '2025-01-01T00:00:00Z'::timestamptz + i * interval '7 seconds', $1::bigint, $2::bigint, 'status',
+			(ARRAY['Available','Preparing','Charging','SuspendedEV','Finishing','Faulted','Unavailable'])[1 + i % 7]
+		FROM generate_series(0, $4::int - 1) AS i
+		UNION ALL
+		SELECT '2025-01-01T00:00:03Z'::timestamptz + i * interval '7 seconds', $1::bigint, $3::bigint, 'connection',
+			CASE WHEN i % 97 = 0 THEN 'Offline' ELSE 'Online' END
+		FROM generate_series(0, $4::int - 1) AS i WHERE i % 97 = 0 OR i % 101 = 0`, f.tenant, f.c1.ID, f.box.ID, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all []availability.Change
+	rows, err := f.pool.Query(f.ctx, `SELECT time, source_id, kind, state FROM availability_changes`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var c availability.Change
+		var kind string
+		if err := rows.Scan(&c.Time, &c.SourceID, &kind, &c.State); err != nil {
+			t.Fatal(err)
+		}
+		c.Kind = availability.Kind(kind)
+		all = append(all, c)
+	}
+	if rows.Err() != nil {
+		t.Fatal(rows.Err())
+	}
+	r := query.Range{From: mustTime(t, "2025-01-01T01:00:00Z"), To: mustTime(t, "2025-01-01T12:00:00Z"), Bucket: "15m", TZ: "UTC"}
+	f.svc.Config.PageSize = 333
+	a, err := f.svc.Source(f.ctx, f.tenant, f.c1.PublicID, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	step, _ := query.ParseStep("15m")
+	g, err := step.Grid(r.From, r.To, time.UTC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := availability.Compute(g, all)
+	for i := range want {
+		if !equalBucket(a.Rows[i], want[i]) {
+			t.Fatalf("bucket %d: read in pages %+v, folded in memory %+v", i, a.Rows[i], want[i])
+		}
+	}
+	if a.Meta.Changes < 4000 {
+		t.Fatalf("%d changes read, want the ~4 500 in range", a.Meta.Changes)
+	}
+}
+
+func equalBucket(a, b availability.Bucket) bool {
+	if len(a.Seconds) != len(b.Seconds) || a.UnknownSeconds != b.UnknownSeconds || a.OfflineSeconds != b.OfflineSeconds ||
+		a.AvailableSeconds != b.AvailableSeconds || (a.AvailabilityPct == nil) != (b.AvailabilityPct == nil) ||
+		a.AvailabilityPct != nil && *a.AvailabilityPct != *b.AvailabilityPct || !a.Time.Equal(b.Time) {
+		return false
+	}
+	for k, v := range a.Seconds {
+		if b.Seconds[k] != v {
+			return false
+		}
+	}
+	return true
+}

@@ -257,8 +257,8 @@ func (st *Store) Update(ctx context.Context, tenantID int64, publicID string, p 
 	return out, err
 }
 
-// Delete removes a tenant's source with its readings. Its children stay,
-// without a parent.
+// Delete removes a tenant's source with its readings and state changes.
+// Its children stay, without a parent.
 func (st *Store) Delete(ctx context.Context, tenantID int64, publicID string) error {
 	var id int64
 	err := pgx.BeginFunc(ctx, st.db, func(tx pgx.Tx) error {
@@ -277,6 +277,9 @@ func (st *Store) Delete(ctx context.Context, tenantID int64, publicID string) er
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM rollup_invalidations WHERE source_id = $1`, id); err != nil {
 			return fmt.Errorf("delete rollup invalidations: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM availability_changes WHERE source_id = $1`, id); err != nil {
+			return fmt.Errorf("delete availability changes: %w", err)
 		}
 		return notifyChange(ctx, tx, id)
 	})
