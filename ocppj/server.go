@@ -172,7 +172,9 @@ const headerProtocol = "Sec-WebSocket-Protocol"
 // handshake checks the request and upgrades it: every refusal is an HTTP
 // answer before the upgrade, in the API's error format.
 func (s *Server) handshake(c *fiber.Ctx) error {
-	tenant, box := c.Params("tenant"), c.Params("chargeBoxId")
+	// Copies: Fiber's parameters point into the request's buffer, which
+	// is reused once the handshake is answered; the connection outlives it.
+	tenant, box := strings.Clone(c.Params("tenant")), strings.Clone(c.Params("chargeBoxId"))
 	if err := ingest.ValidateChargeBox(box); err != nil {
 		return err
 	}

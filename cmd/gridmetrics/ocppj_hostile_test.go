@@ -315,3 +315,49 @@ func TestOCPPJKeepalive(t *testing.T) {
 		t.Fatalf("a connection past max-conns: %v %v", err, res)
 	}
 }
+
+// TestOCPPJPasswordRoute: PUT /v1/sources/{id}/ocpp-password validates,
+// is tenant-scoped and admin-only, never shows the password, and a change
+// closes the box's open connection.
+func TestOCPPJPasswordRoute(t *testing.T) {
+	t.Parallel()
+	e := hostileBox(t)
+	put := func(c client, id, body string) response {
+		return c.do("PUT", "/v1/sources/"+id+"/ocpp-password", body)
+	}
+	expect(t, "too short", put(e.admin, "CB-H", `{"password":"short"}`), 400, "VALIDATION_ERROR")
+	expect(t, "too long", put(e.admin, "CB-H", fmt.Sprintf(`{"password":%q}`, strings.Repeat("x", 41))), 400, "VALIDATION_ERROR")
+	expect(t, "missing", put(e.admin, "CB-H", `{}`), 400, "VALIDATION_ERROR")
+	expect(t, "unknown field", put(e.admin, "CB-H", `{"password":"a-long-enough-password","x":1}`), 400, "VALIDATION_ERROR")
+	expect(t, "unknown source", put(e.admin, "CB-NONE", `{"password":"a-long-enough-password"}`), 404, "NOT_FOUND")
+	expect(t, "another tenant's", put(e.otherAdmin, "CB-H", `{"password":"a-long-enough-password"}`), 404, "NOT_FOUND")
+	expect(t, "read scope", put(e.reader, "CB-H", `{"password":"a-long-enough-password"}`), 403, "FORBIDDEN")
+	expect(t, "create meter", e.admin.do("POST", "/v1/sources", `{"external_id":"M-1","kind":"meter"}`), 201, "")
+	expect(t, "a meter", put(e.admin, "M-1", `{"password":"a-long-enough-password"}`), 400, "VALIDATION_ERROR")
+	r := e.reader.do("GET", "/v1/sources?external_id=CB-H", "")
+	expect(t, "get charger", r, 200, "")
+	raw, _ := json.Marshal(r.Body)
+	if strings.Contains(string(raw), hostilePW) || strings.Contains(string(raw), "pbkdf2") {
+		t.Fatalf("the source shows its password: %s", raw)
+	}
+	// By public id; the open connection, authenticated by the old
+	// password, is closed; the new one works, the old one no longer does.
+	id := r.Body["data"].([]any)[0].(map[string]any)["id"].(string)
+	ws := e.dial("ocpp1.6")
+	const newPW = "a-brand-new-password"
+	expect(t, "change password", put(e.admin, id, fmt.Sprintf(`{"password":%q}`, newPW)), 204, "")
+	_ = ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, _, err := ws.ReadMessage()
+	var ce *websocket.CloseError
+	if !errors.As(err, &ce) || ce.Code != websocket.ClosePolicyViolation {
+		t.Fatalf("connection after a password change: %v, want close 1008", err)
+	}
+	if _, res, err := ocppDial(t, e.endpoint(e.acme), "CB-H", hostilePW, "ocpp1.6"); err == nil || res == nil || res.StatusCode != 401 {
+		t.Fatalf("old password: %v %v", err, res)
+	}
+	ws2, _, err := ocppDial(t, e.endpoint(e.acme), "CB-H", newPW, "ocpp1.6")
+	if err != nil {
+		t.Fatalf("new password: %v", err)
+	}
+	ws2.Close()
+}
