@@ -327,51 +327,9 @@ func (svc *Service) stop(ctx context.Context, tenantID int64, find func(*Tx) (Se
 // ocppSource resolves (registering on first sight) a charge box's connector
 // or EVSE, named by the request's field; evse 0 is the charge box itself.
 // A connector that is not registered and cannot be is the client's to fix
-// (see sourceRefused).
+// (ingest.OCPPSourceRefused), as on every OCPP route.
 func (svc *Service) ocppSource(ctx context.Context, tenantID int64, box string, evse int, field string) (int64, string, error) {
-	ref := ingest.OCPPSourceExternalID(box, evse)
-	res, err := svc.resolver.ResolveEach(ctx, tenantID, []string{ref}, ingest.RegisterCharger(box))
-	if err != nil {
-		return 0, "", err
-	}
-	id, ok := res.IDs[ref]
-	if !ok {
-		return 0, "", svc.sourceRefused(field, box, evse, res.Refused[ref])
-	}
-	return id, ref, nil
-}
-
-// sourceRefused is the answer to a transaction on a connector that is not
-// registered and that auto-registration left unknown (reason nil) or
-// refused. It is a VALIDATION_ERROR, the status the readings routes give
-// the same connector's meter values, with their per-row code as
-// details.reason: UNKNOWN_SOURCE, TOO_MANY_CONNECTORS or INVALID_SOURCE.
-// Registering the connector by hand lifts each.
-func (svc *Service) sourceRefused(field, box string, evse int, reason error) *api.Error {
-	ref := ingest.OCPPSourceExternalID(box, evse)
-	what := fmt.Sprintf("connector %d of charge box %q (source %q)", evse, box, ref)
-	if evse == 0 {
-		what = fmt.Sprintf("charge box %q", box)
-	}
-	details := map[string]any{"field": field, "charge_box": box, "connector": evse, "source": ref}
-	var msg string
-	switch {
-	case reason == nil:
-		details["reason"] = ingest.CodeUnknownSource
-		msg = fmt.Sprintf("%s is not registered, and the tenant does not register sources on first sight; register it first", what)
-	case errors.Is(reason, sources.ErrTooManyChildren):
-		limit := svc.resolver.MaxAutoChildren
-		if limit <= 0 {
-			limit = sources.DefaultMaxAutoChildren
-		}
-		details["reason"], details["max_connectors"] = ingest.CodeTooManyChildren, limit
-		msg = fmt.Sprintf("%s is not registered, and charge box %q already has as many connectors as auto-registration creates per charge box, %d (ocpp-max-connectors); register it by hand",
-			what, box, limit)
-	default:
-		details["reason"] = ingest.CodeInvalidSource
-		msg = fmt.Sprintf("%s cannot be registered: %v", what, reason)
-	}
-	return &api.Error{Code: api.CodeValidation, Message: field + ": " + msg, Details: details}
+	return ingest.ResolveOCPPSource(ctx, svc.resolver, tenantID, box, evse, field)
 }
 
 // StartTransaction16 starts an OCPP 1.6 transaction and assigns its
