@@ -211,12 +211,14 @@ func runKeyRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) 
 const demoTenant = "demo"
 
 // runDemo makes sure the demo tenant exists with an API key holding every
-// scope, and writes GRIDMETRICS_API_KEY and GRIDMETRICS_URL to the env file.
+// scope, and writes GRIDMETRICS_API_KEY, GRIDMETRICS_URL and
+// GRIDMETRICS_TENANT_ID to the env file, and prints the OCPP-J URL of its
+// chargers.
 // A key already in the file is kept while it still works.
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var envFile, url string
 	pool, _, err := adminCommand(ctx, "demo", args, stderr, func(fs *flag.FlagSet) {
-		fs.StringVar(&envFile, "env-file", ".data/demo.env", "file to write GRIDMETRICS_API_KEY and GRIDMETRICS_URL to")
+		fs.StringVar(&envFile, "env-file", ".data/demo.env", "file to write GRIDMETRICS_API_KEY, GRIDMETRICS_URL and GRIDMETRICS_TENANT_ID to")
 		fs.StringVar(&url, "url", "http://127.0.0.1:8080", "URL the service will be reached at")
 	})
 	if err != nil {
@@ -256,12 +258,18 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := os.MkdirAll(filepath.Dir(envFile), 0o755); err != nil {
 		return err
 	}
-	content := fmt.Sprintf("GRIDMETRICS_API_KEY=%s\nGRIDMETRICS_URL=%s\n", key, url)
+	content := fmt.Sprintf("GRIDMETRICS_API_KEY=%s\nGRIDMETRICS_URL=%s\nGRIDMETRICS_TENANT_ID=%s\n", key, url, t.PublicID)
 	if err := os.WriteFile(envFile, []byte(content), 0o600); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "Demo tenant %s (%s). API key with every scope:\n\n  %s\n\nSaved with the URL in %s; try:\n\n  . %s && curl -H \"Authorization: Bearer $GRIDMETRICS_API_KEY\" $GRIDMETRICS_URL/v1/sources\n\n",
 		t.Name, t.PublicID, key, envFile, envFile)
+	// A charger connects over OCPP-J to the same address, ws:// for http://.
+	wsURL := "ws" + strings.TrimPrefix(url, "http")
+	fmt.Fprintf(stdout, "Chargers connect over OCPP-J (ocpp1.6 or ocpp2.0.1) to\n\n  %s/ocpp/%s/<charge box id>\n\n"+
+		"with HTTP Basic: the charge box id and its password, set with\n\n"+
+		"  curl -X PUT -H \"Authorization: Bearer $GRIDMETRICS_API_KEY\" -H 'Content-Type: application/json' $GRIDMETRICS_URL/v1/sources/CB-0001/ocpp-password -d '{\"password\":\"<16 to 40 characters>\"}'\n\n",
+		wsURL, t.PublicID)
 	return nil
 }
 

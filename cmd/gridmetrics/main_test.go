@@ -314,8 +314,12 @@ func TestDemoKeepsAWorkingKey(t *testing.T) {
 	t.Parallel()
 	dbURL := dbtest.NewURL(t)
 	envFile := t.TempDir() + "/demo.env"
-	cli(t, dbURL, "demo", "--env-file", envFile, "--url", "http://127.0.0.1:9999")
+	out := cli(t, dbURL, "demo", "--env-file", envFile, "--url", "http://127.0.0.1:9999")
 	first := readEnvValue(envFile, "GRIDMETRICS_API_KEY")
+	if ten := readEnvValue(envFile, "GRIDMETRICS_TENANT_ID"); !strings.HasPrefix(ten, "ten_") ||
+		!strings.Contains(out, "ws://127.0.0.1:9999/ocpp/"+ten+"/") {
+		t.Fatalf("demo tenant %q and charger URL in:\n%s", ten, out)
+	}
 	if !strings.HasPrefix(first, "gm_") || readEnvValue(envFile, "GRIDMETRICS_URL") != "http://127.0.0.1:9999" {
 		t.Fatalf("env file after the first run: key %q", first)
 	}
