@@ -72,9 +72,26 @@ const sqlBefore = `SELECT c.time, c.source_id, c.kind, c.state
 // sqlPage reads the next page of changes in [$3, $4) after the key
 // ($5, $6, $7), in the order a Fold takes them: the connector's statuses
 // and connection ($1), and its charge box's connection ($2, may be null).
-const sqlPage = `SELECT time, source_id, kind, state FROM availability_changes
-	WHERE (source_id = $1 OR source_id = $2 AND kind = 'connection')
-		AND time >= $3 AND time < $4 AND (time, source_id, kind) > ($5, $6, $7)
+// Each series is its own range scan of the (source_id, kind, time) index,
+// merged in time order, so a page reads about a page of rows however many
+// follow it; one scan with OR would read and sort the rest of the range
+// for every page.
+const sqlPage = `SELECT time, source_id, kind, state FROM (
+		(SELECT time, source_id, kind, state FROM availability_changes
+			WHERE source_id = $1 AND kind = 'status' AND time >= $5 AND time >= $3 AND time < $4
+				AND (time, source_id, kind) > ($5, $6, $7)
+			ORDER BY time LIMIT $8)
+		UNION ALL
+		(SELECT time, source_id, kind, state FROM availability_changes
+			WHERE source_id = $1 AND kind = 'connection' AND time >= $5 AND time >= $3 AND time < $4
+				AND (time, source_id, kind) > ($5, $6, $7)
+			ORDER BY time LIMIT $8)
+		UNION ALL
+		(SELECT time, source_id, kind, state FROM availability_changes
+			WHERE source_id = $2 AND kind = 'connection' AND time >= $5 AND time >= $3 AND time < $4
+				AND (time, source_id, kind) > ($5, $6, $7)
+			ORDER BY time LIMIT $8)
+	) c
 	ORDER BY time, source_id, kind LIMIT $8`
 
 // ErrTooManyChanges is returned by Changes when the range holds more
