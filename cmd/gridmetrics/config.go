@@ -293,6 +293,9 @@ func (c Config) validateServer() error {
 			c.Rollups.Lateness, c.Ingest.InvalidationHorizon))
 	}
 	errs = append(errs, c.HTTP.validate(c.BodyLimit)...)
+	if err := c.validateOCPPJ(); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(c.validate(), errors.Join(errs...))
 }
 

@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/gridmetrics/gridmetrics/api"
 	"github.com/gridmetrics/gridmetrics/auth"
 	"github.com/gridmetrics/gridmetrics/ingest"
 	"github.com/gridmetrics/gridmetrics/ocppj"
@@ -25,6 +27,15 @@ func (c *Config) bindOCPPJ(b *binder) {
 	b.int(&c.OCPPJ.Burst, "ocpp-rate-burst", 20, "CALLs one OCPP-J connection may send at once above ocpp-rate")
 }
 
+// validateOCPPJ checks the endpoint's settings.
+func (c Config) validateOCPPJ() error {
+	o := c.OCPPJ
+	if o.HeartbeatInterval <= 0 || o.PingInterval <= 0 || o.PongWait <= 0 || o.MaxQueued < 1 || o.Rate <= 0 || o.Burst < 1 {
+		return errors.New("ocpp-heartbeat-interval, ocpp-ping-interval, ocpp-pong-wait, ocpp-max-queued, ocpp-rate and ocpp-rate-burst must be positive")
+	}
+	return nil
+}
+
 // ocppjConfig completes the endpoint's settings from the HTTP limits.
 func (m *Main) ocppjConfig() ocppj.Config {
 	cfg := m.Config.OCPPJ
@@ -41,6 +52,9 @@ func (m *Main) mountOCPPJ(app *fiber.App, v1 fiber.Router, authn *auth.Authentic
 	svc *sessions.Service, status ocppj.StatusRecorder, reg prometheus.Registerer) {
 	m.ocppj = ocppj.NewServer(ocppj.NewStore(m.pools.auth), m.ocppjConfig(), reg)
 	m.ocppj.Sessions, m.ocppj.Readings, m.ocppj.Auth, m.ocppj.Status = svc, readings, authn, status
+	// Failed handshakes count per client, as the API's: behind a trusted
+	// proxy, the address it forwards.
+	m.ocppj.ClientAddr = api.ClientAddr
 	m.ocppj.Mount(app)
 	m.ocppj.MountAPI(v1)
 }
