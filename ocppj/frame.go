@@ -17,8 +17,8 @@ import (
 // Protocol is an OCPP-J WebSocket subprotocol.
 type Protocol string
 
-// The subprotocols served, in the order the server prefers them when a
-// charger offers both.
+// The subprotocols served. A charger that offers several gets the first of
+// its list that is served (chooseProtocol).
 const (
 	OCPP201 Protocol = "ocpp2.0.1"
 	OCPP16  Protocol = "ocpp1.6"

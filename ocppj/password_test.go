@@ -52,3 +52,15 @@ func TestValidatePassword(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkCheckPassword measures the handshake's password check: the cost
+// MaxVerifying bounds.
+func BenchmarkCheckPassword(b *testing.B) {
+	h, err := hashPassword("correct-horse-battery")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		checkPassword(h, "correct-horse-battery")
+	}
+}
