@@ -3,6 +3,7 @@ package ocppj
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -21,11 +22,7 @@ type conn struct {
 	ws    *websocket.Conn
 	box   chargeBox
 	proto Protocol
-	log   interface {
-		Info(string, ...any)
-		Warn(string, ...any)
-		Debug(string, ...any)
-	}
+	log   *slog.Logger
 
 	writeMu sync.Mutex // one writer at a time (the library allows one)
 	queue   chan call
@@ -202,13 +199,17 @@ func (c *conn) close(code int, reason string) {
 	})
 }
 
+// recordTimeout bounds recording a connection state: a charger whose
+// database is slow is not kept waiting long for its first answer.
+const recordTimeout = 5 * time.Second
+
 // record stores a connection state; a failure is logged, not fatal: the
 // charger's messages matter more than its online marker.
 func (c *conn) record(state string) {
 	if c.s.Status == nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), c.s.cfg.CallTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), min(recordTimeout, c.s.cfg.CallTimeout))
 	defer cancel()
 	if err := c.s.Status.Record(ctx, c.box.TenantID, c.box.SourceID, state, time.Now().UTC().Truncate(time.Microsecond)); err != nil {
 		c.log.Warn("record connection state", "state", state, "err", err)

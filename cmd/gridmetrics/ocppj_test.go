@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/fasthttp/websocket"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/gridmetrics/gridmetrics/schema/dbtest"
 )
@@ -29,6 +31,7 @@ import (
 type ocppEnv struct {
 	t                 *testing.T
 	addr              string
+	dbURL             string
 	acme, other       string // tenant public ids
 	admin, otherAdmin client
 	reader            client
@@ -44,7 +47,7 @@ func newOCPPEnv(t *testing.T, serverArgs ...string) ocppEnv {
 	}
 	m := startServer(t, dbURL, append([]string{"--rate-limit", "0"}, serverArgs...)...)
 	base := "http://" + m.Addr()
-	return ocppEnv{t: t, addr: m.Addr(), acme: acme, other: other,
+	return ocppEnv{t: t, addr: m.Addr(), dbURL: dbURL, acme: acme, other: other,
 		admin: client{t, base, key(acme, "ingest,read,billing,admin")}, otherAdmin: client{t, base, key(other, "admin")},
 		reader: client{t, base, key(acme, "read")}}
 }
@@ -181,6 +184,22 @@ func TestOCPPJChargersEndToEnd(t *testing.T) {
 		}
 	}
 
+	// The StatusNotifications are connector states, and each box's
+	// connection went Online, then Offline when the charge point left.
+	for _, box := range []string{"CB-16", "CS-201"} {
+		want := map[string]int{box + "/1 Preparing": 1, box + " Online": 1, box + " Offline": 1}
+		if box == "CS-201" {
+			want = map[string]int{box + "/1 Occupied": 1, box + " Online": 1, box + " Offline": 1}
+		}
+		var got map[string]int
+		if !waitFor(5*time.Second, func() bool {
+			got = availabilityStates(t, e.dbURL, box)
+			return fmt.Sprint(got) == fmt.Sprint(want)
+		}) {
+			t.Fatalf("states of %s: %v, want %v", box, got, want)
+		}
+	}
+
 	// A reconnect mid-transaction: the old connection is closed, the
 	// transaction stops over the new one.
 	out, failed = chargePoint(t, "reconnect16", e.endpoint(e.acme), "CB-16", pw16)
@@ -204,6 +223,36 @@ func TestOCPPJChargersEndToEnd(t *testing.T) {
 	if out, _ := chargePoint(t, "connect", e.endpoint(e.other), "CB-OTHER", "secret-of-other-cccc"); out["connected"] != true {
 		t.Errorf("the other tenant's box under its own tenant: %v", out)
 	}
+}
+
+// availabilityStates counts the recorded states of a charge box and its
+// connectors, as "source state".
+func availabilityStates(t *testing.T, dbURL, box string) map[string]int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, `SELECT s.external_id || ' ' || a.state FROM availability_changes a JOIN sources s ON s.id = a.source_id
+		WHERE s.external_id = $1 OR s.external_id LIKE $1 || '/%'`, box)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]int{}
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			t.Fatal(err)
+		}
+		out[k]++
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 // waitSessionPriced waits for the one session of a connector to be priced.
