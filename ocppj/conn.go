@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fasthttp/websocket"
@@ -26,6 +27,11 @@ type conn struct {
 
 	writeMu sync.Mutex // one writer at a time (the library allows one)
 	queue   chan call
+	// queued is the payload bytes waiting in queue: at most MaxFrame (or
+	// one frame of any size), so that beside the frame being read and the
+	// one being processed a connection holds about one frame's worth more,
+	// however many small frames MaxQueued lets wait.
+	queued  atomic.Int64
 	limiter *rate.Limiter
 
 	closeOnce sync.Once
@@ -115,9 +121,19 @@ func (c *conn) read() error {
 				Details:     map[string]any{"rate_per_second": cfg.Rate, "burst": cfg.Burst}})
 			continue
 		}
+		size := int64(len(call.Payload))
+		if n := c.queued.Load(); n > 0 && n+size > int64(cfg.MaxFrame) {
+			c.s.metrics.refused.WithLabelValues("in_flight").Inc()
+			c.writeError(&rpcError{ID: call.ID, Code: GenericError,
+				Description: "too many bytes of CALLs in flight: OCPP allows one CALL at a time; not processed, wait for the answers",
+				Details:     map[string]any{"max_queued": cfg.MaxQueued, "max_queued_bytes": cfg.MaxFrame}})
+			continue
+		}
+		c.queued.Add(size)
 		select {
 		case c.queue <- call:
 		default:
+			c.queued.Add(-size)
 			c.s.metrics.refused.WithLabelValues("in_flight").Inc()
 			c.writeError(&rpcError{ID: call.ID, Code: GenericError,
 				Description: "too many CALLs in flight: OCPP allows one at a time; not processed, wait for the answers",
@@ -129,6 +145,7 @@ func (c *conn) read() error {
 // work processes the queued CALLs in order.
 func (c *conn) work() {
 	for call := range c.queue {
+		c.queued.Add(-int64(len(call.Payload)))
 		c.answer(call)
 	}
 }

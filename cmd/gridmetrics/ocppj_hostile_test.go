@@ -361,3 +361,31 @@ func TestOCPPJPasswordRoute(t *testing.T) {
 	}
 	ws2.Close()
 }
+
+// TestOCPPJQueuedBytes: the CALLs waiting on a connection hold at most a
+// frame's worth of bytes, however many MaxQueued lets wait.
+func TestOCPPJQueuedBytes(t *testing.T) {
+	t.Parallel()
+	e := hostileBox(t, "--body-limit-ocpp", "8192", "--ocpp-max-queued", "8", "--ocpp-rate", "1000", "--ocpp-rate-burst", "1000")
+	ws := e.dial("ocpp1.6")
+	at := time.Now().UTC().Add(-time.Hour)
+	pad := strings.Repeat("p", 5000)
+	got := burst(t, ws, 6, func(id string) string {
+		return fmt.Sprintf(`[2,%q,"MeterValues",{"connectorId":1,"pad":%q,"meterValue":[{"timestamp":%q,"sampledValue":[{"value":"1"}]}]}]`,
+			id, pad, at.Add(time.Duration(id[1]-'0')*time.Second).Format(time.RFC3339Nano))
+	})
+	results, refused := 0, 0
+	for id, a := range got {
+		switch {
+		case a.kind == 3:
+			results++
+		case a.code == "GenericError" && a.details["max_queued_bytes"] == 8192.0:
+			refused++
+		default:
+			t.Errorf("%s: %+v", id, a)
+		}
+	}
+	if results < 1 || refused < 1 {
+		t.Fatalf("%d results, %d refused for queued bytes; want some of each", results, refused)
+	}
+}
