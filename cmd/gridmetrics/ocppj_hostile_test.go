@@ -241,8 +241,9 @@ func TestOCPPJRateLimit(t *testing.T) {
 			limited++
 		}
 	}
-	if limited < 6 || limited > 7 {
-		t.Fatalf("%d of 10 heartbeats refused by a rate of 1/s with a burst of 3; want 6 or 7: %v", limited, got)
+	// 3 pass at once, one more per second the burst takes to arrive.
+	if limited < 5 || limited > 7 {
+		t.Fatalf("%d of 10 heartbeats refused by a rate of 1/s with a burst of 3; want 5 to 7: %v", limited, got)
 	}
 }
 
