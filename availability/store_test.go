@@ -199,6 +199,12 @@ func TestAvailabilityAnswers(t *testing.T) {
 		t.Fatalf("unknown site: err %v, want NOT_FOUND", err)
 	}
 
+	f.svc.Config.MaxSiteConnectors = 1
+	if _, err := f.svc.Site(f.ctx, f.tenant, "depot", r); !errors.As(err, &ae) || ae.Details.(map[string]any)["max_connectors"] != 1 {
+		t.Fatalf("2 connectors over a limit of 1: err %v, want a VALIDATION_ERROR with max_connectors", err)
+	}
+	f.svc.Config.MaxSiteConnectors = 0
+
 	f.svc.Config.MaxChanges = 3
 	r = query.Range{From: mustTime(t, "2025-03-29T23:00:00Z"), To: mustTime(t, "2025-03-31T22:00:00Z")}
 	if _, err := f.svc.Site(f.ctx, f.tenant, "depot", r); !errors.As(err, &ae) || ae.Details.(map[string]any)["max_changes"] != 3 {
