@@ -159,7 +159,11 @@ func (s *Service) Source(ctx context.Context, tenantID int64, publicID string, r
 	}
 	out := &Answer{Meta: Meta{Source: src.PublicID, From: r.From.In(loc), To: r.To.In(loc), TZ: loc.String(), Bucket: r.Bucket}}
 	f := NewFold(g)
-	if out.Meta.Changes, err = s.fold(ctx, f, src.ID, src.ParentID, r, 0); err != nil {
+	err = s.Reader.Read(ctx, func(rd Reader) error {
+		out.Meta.Changes, err = s.fold(ctx, f, rd, src.ID, src.ParentID, r, 0)
+		return err
+	})
+	if err != nil {
 		return nil, err
 	}
 	out.Rows = f.Buckets(g)
@@ -172,7 +176,18 @@ func (s *Service) Site(ctx context.Context, tenantID int64, site string, r query
 	if err := r.Validate(); err != nil {
 		return nil, err
 	}
-	members, found, err := s.Reader.SiteConnectors(ctx, tenantID, site, s.cfg().MaxSiteConnectors+1)
+	var out *Answer
+	err := s.Reader.Read(ctx, func(rd Reader) error {
+		var err error
+		out, err = s.site(ctx, rd, tenantID, site, r)
+		return err
+	})
+	return out, err
+}
+
+// site answers Site within one snapshot.
+func (s *Service) site(ctx context.Context, rd Reader, tenantID int64, site string, r query.Range) (*Answer, error) {
+	members, found, err := rd.SiteConnectors(ctx, tenantID, site, s.cfg().MaxSiteConnectors+1)
 	if err != nil {
 		return nil, err
 	}
@@ -198,7 +213,7 @@ func (s *Service) Site(ctx context.Context, tenantID int64, site string, r query
 	out := &Answer{Meta: Meta{Site: site, Connectors: []string{}, From: r.From.In(loc), To: r.To.In(loc), TZ: loc.String(), Bucket: r.Bucket}}
 	f := NewFold(g)
 	for _, m := range members {
-		n, err := s.fold(ctx, f, m.ID, m.ParentID, r, out.Meta.Changes)
+		n, err := s.fold(ctx, f, rd, m.ID, m.ParentID, r, out.Meta.Changes)
 		if err != nil {
 			return nil, err
 		}
@@ -211,9 +226,9 @@ func (s *Service) Site(ctx context.Context, tenantID int64, site string, r query
 
 // fold reads one connector's changes into f; read is how many changes the
 // answer has read already, against MaxChanges.
-func (s *Service) fold(ctx context.Context, f *Fold, sourceID int64, boxID *int64, r query.Range, read int) (int, error) {
+func (s *Service) fold(ctx context.Context, f *Fold, rd Reader, sourceID int64, boxID *int64, r query.Range, read int) (int, error) {
 	f.Begin()
-	n, err := s.Reader.Changes(ctx, sourceID, boxID, r.From, r.To, s.cfg().PageSize, s.cfg().MaxChanges-read, func(c Change) error {
+	n, err := rd.Changes(ctx, sourceID, boxID, r.From, r.To, s.cfg().PageSize, s.cfg().MaxChanges-read, func(c Change) error {
 		f.Add(c)
 		return nil
 	})

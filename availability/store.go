@@ -102,41 +102,60 @@ func (e ErrTooManyChanges) Error() string {
 	return fmt.Sprintf("more than %d state changes", e.Limit)
 }
 
+// Reader reads state changes and sites within one snapshot (Store.Read).
+type Reader struct{ tx pgx.Tx }
+
+// Read runs f in one read-only snapshot: every page of every connector of
+// an answer sees the same changes, however many arrive meanwhile.
+func (s *Store) Read(ctx context.Context, f func(Reader) error) error {
+	return pgx.BeginTxFunc(ctx, s.db, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		return f(Reader{tx})
+	})
+}
+
+// Changes is Reader.Changes in a snapshot of its own.
+func (s *Store) Changes(ctx context.Context, sourceID int64, boxID *int64, from, to time.Time, page, limit int, f func(Change) error) (int, error) {
+	var n int
+	err := s.Read(ctx, func(r Reader) error {
+		var err error
+		n, err = r.Changes(ctx, sourceID, boxID, from, to, page, limit, f)
+		return err
+	})
+	return n, err
+}
+
 // Changes calls f with the changes that decide a connector's state, in
 // time order: its own statuses and connection changes, and the connection
 // changes of its charge box boxID (nil: none). First comes each series'
 // last change before from, then those in [from, to), read in pages of page
-// rows from one snapshot, so a chatty connector never sits in memory
-// whole. It reads at most limit changes in [from, to), returning
-// ErrTooManyChanges past them, and returns how many it read.
-func (s *Store) Changes(ctx context.Context, sourceID int64, boxID *int64, from, to time.Time, page, limit int, f func(Change) error) (int, error) {
+// rows, so a chatty connector never sits in memory whole. It reads at most
+// limit changes in [from, to), returning ErrTooManyChanges past them, and
+// returns how many it read.
+func (r Reader) Changes(ctx context.Context, sourceID int64, boxID *int64, from, to time.Time, page, limit int, f func(Change) error) (int, error) {
 	ids := []int64{sourceID, sourceID}
 	kinds := []string{string(KindStatus), string(KindConnection)}
 	if boxID != nil {
 		ids, kinds = append(ids, *boxID), append(kinds, string(KindConnection))
 	}
+	if _, err := scan(ctx, r.tx, f, sqlBefore, ids, kinds, from); err != nil {
+		return 0, err
+	}
 	n := 0
-	err := pgx.BeginTxFunc(ctx, s.db, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		if _, err := scan(ctx, tx, f, sqlBefore, ids, kinds, from); err != nil {
-			return err
-		}
-		key := Change{Time: from, SourceID: -1}
-		for {
-			var last Change
-			got, err := scan(ctx, tx, func(c Change) error {
-				if n++; n > limit {
-					return ErrTooManyChanges{limit}
-				}
-				last = c
-				return f(c)
-			}, sqlPage, sourceID, boxID, from, to, key.Time, key.SourceID, string(key.Kind), page)
-			if err != nil || got < page {
-				return err
+	key := Change{Time: from, SourceID: -1}
+	for {
+		var last Change
+		got, err := scan(ctx, r.tx, func(c Change) error {
+			if n++; n > limit {
+				return ErrTooManyChanges{limit}
 			}
-			key = last
+			last = c
+			return f(c)
+		}, sqlPage, sourceID, boxID, from, to, key.Time, key.SourceID, string(key.Kind), page)
+		if err != nil || got < page {
+			return min(n, limit), err
 		}
-	})
-	return min(n, limit), err
+		key = last
+	}
 }
 
 func scan(ctx context.Context, tx pgx.Tx, f func(Change) error, sql string, args ...any) (int, error) {
@@ -184,8 +203,8 @@ const sqlSiteExists = `SELECT EXISTS (SELECT 1 FROM sources WHERE tenant_id = $1
 
 // SiteConnectors lists up to limit connectors of a site; found is false
 // when the tenant has no source in the site at all.
-func (s *Store) SiteConnectors(ctx context.Context, tenantID int64, site string, limit int) (list []Member, found bool, err error) {
-	rows, err := s.db.Query(ctx, sqlSiteConnectors, tenantID, site, limit)
+func (r Reader) SiteConnectors(ctx context.Context, tenantID int64, site string, limit int) (list []Member, found bool, err error) {
+	rows, err := r.tx.Query(ctx, sqlSiteConnectors, tenantID, site, limit)
 	if err != nil {
 		return nil, false, fmt.Errorf("list site connectors: %w", err)
 	}
@@ -196,7 +215,7 @@ func (s *Store) SiteConnectors(ctx context.Context, tenantID int64, site string,
 	if len(list) > 0 {
 		return list, true, nil
 	}
-	if err := s.db.QueryRow(ctx, sqlSiteExists, tenantID, site).Scan(&found); err != nil {
+	if err := r.tx.QueryRow(ctx, sqlSiteExists, tenantID, site).Scan(&found); err != nil {
 		return nil, false, fmt.Errorf("find site: %w", err)
 	}
 	return nil, found, nil
