@@ -189,7 +189,10 @@ func (r *Resolver) remember(tenantID int64, found map[string]int64, now time.Tim
 		r.refsOf = map[int64][]refKey{}
 	}
 	for ref, id := range found {
-		k := refKey{tenantID, ref}
+		// The cache outlives the request: a reference may point into the
+		// request's reused buffer (Fiber's route parameters do), so the
+		// key gets its own copy.
+		k := refKey{tenantID, strings.Clone(ref)}
 		if _, ok := r.ids[k]; !ok {
 			r.refsOf[id] = append(r.refsOf[id], k)
 		}

@@ -270,3 +270,4 @@ func TestResolverAutoRegistration(t *testing.T) {
 		}
 	})
 }
+
