@@ -270,4 +270,3 @@ func TestResolverAutoRegistration(t *testing.T) {
 		}
 	})
 }
-
