@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/gridmetrics/gridmetrics/ocmf"
 )
 
 // This file decodes the meter values of OCPP 1.6 and OCPP 2.0.1 into rows.
@@ -65,6 +67,16 @@ type MeterValues struct {
 	// context Transaction.Begin and Transaction.End (the earliest Begin and
 	// the latest End when several are sent); nil when there are none.
 	Begin, End *time.Time
+	// Signed are the signed meter values (OCMF records) of accepted
+	// sampledValues, verbatim, for the session they belong to.
+	Signed []SignedValue
+}
+
+// SignedValue is a signed meter value as received, with the index of the
+// sampledValue that carried it.
+type SignedValue struct {
+	Index int
+	Value ocmf.Signed
 }
 
 // SourceExternalID is the external id of the source the rows belong to:
@@ -157,7 +169,7 @@ func DecodeOCPPMeterValues(chargeBoxID string, body []byte) (MeterValues, error)
 	if err != nil {
 		return MeterValues{}, err
 	}
-	m.Rows, m.Rejected, m.RejectedTotal, m.Begin, m.End = l.Rows, l.Rejected, l.RejectedTotal, l.Begin, l.End
+	m.Rows, m.Rejected, m.RejectedTotal, m.Begin, m.End, m.Signed = l.Rows, l.Rejected, l.RejectedTotal, l.Begin, l.End, l.Signed
 	return m, nil
 }
 
@@ -171,6 +183,8 @@ type OCPPMeterValueList struct {
 	RejectedTotal int
 	// Begin and End are as in MeterValues.
 	Begin, End *time.Time
+	// Signed are as in MeterValues.
+	Signed []SignedValue
 }
 
 // DecodeOCPPMeterValueList converts an already-split meterValue array — of
@@ -251,15 +265,25 @@ func (l *OCPPMeterValueList) add(version OCPPVersion, source string, i, first in
 				l.End = &t
 			}
 		}
-		if s.rejected == nil && s.phase == "" {
+		if s.rejected == nil && s.phase == "" && s.signed == nil {
 			totals[s.measurand] = true
 		}
 	}
 
 	for j, s := range samples {
+		if s.rejected == nil && s.signed != nil {
+			l.Signed = append(l.Signed, SignedValue{Index: s.index, Value: *s.signed})
+		}
 		switch {
 		case s.rejected != nil:
 			l.reject(*s.rejected)
+			continue
+		case s.signed != nil && !s.readingAt.IsZero():
+			// An OCPP 1.6 signed value stands for the plain reading only
+			// when the meterValue carries none of its own.
+			if !totals[s.measurand] {
+				l.Rows = append(l.Rows, s.row(source, s.metric.name, s.readingAt))
+			}
 			continue
 		case s.phase == "":
 			l.Rows = append(l.Rows, s.row(source, s.metric.name, at))
@@ -323,6 +347,11 @@ type ocppSample struct {
 	metric    ocppMetric
 	value     float64
 	rejected  *RowError
+	// signed is the signed meter value the sampledValue carried; readingAt
+	// is the OCMF reading's time when value was taken from the record
+	// (OCPP 1.6 SignedData), zero when it is the plain value (2.0.1).
+	signed    *ocmf.Signed
+	readingAt time.Time
 }
 
 func (s ocppSample) row(source, metric string, at time.Time) Row {
@@ -341,6 +370,8 @@ type ocppRawSample struct {
 	Location      json.RawMessage `json:"location"`
 	Unit          json.RawMessage `json:"unit"`          // 1.6
 	UnitOfMeasure json.RawMessage `json:"unitOfMeasure"` // 2.0.1
+	// SignedMeterValue is OCPP 2.0.1's signed copy of the value.
+	SignedMeterValue json.RawMessage `json:"signedMeterValue"`
 }
 
 // ocppDecodeSample decodes one sampledValue. Phases are resolved later, by
@@ -386,8 +417,8 @@ func ocppDecodeSample(version OCPPVersion, raw json.RawMessage, index int, path 
 		switch {
 		case p != "":
 			return reject(CodeMalformed, "format: %s", p)
-		case format == "SignedData":
-			return reject(CodeSignedData, "signed meter values are not accepted; send the raw value")
+		case format == ocmf.FormatSignedData:
+			return ocppSignedSample(s, r, path)
 		case format != "" && format != "Raw":
 			return reject(CodeMalformed, "format %q is neither Raw nor SignedData", format)
 		}
@@ -432,6 +463,23 @@ func ocppDecodeSample(version OCPPVersion, raw json.RawMessage, index int, path 
 			return reject(CodeMalformed, "value: got %s, want a number (OCPP 2.0.1)", k)
 		}
 		text = string(bytes.TrimSpace(r.Value))
+		if !ocppAbsent(r.SignedMeterValue) {
+			var smv ocmf.SignedMeterValue
+			if k := ocppKind(r.SignedMeterValue); k != ocppObject {
+				return reject(CodeMalformed, "signedMeterValue: got %s, want an object", k)
+			}
+			if err := json.Unmarshal(r.SignedMeterValue, &smv); err != nil {
+				return reject(CodeMalformed, "signedMeterValue: %v", err)
+			}
+			// The plain value stands whatever the signed copy holds: the
+			// record is kept as sent (bounded here) and judged where it is
+			// stored, an unreadable one as invalid.
+			if n := len(smv.SignedMeterData); n > ocmf.MaxEncodedBytes {
+				return reject(CodeSignedData, "signedMeterValue.signedMeterData is %d bytes, the limit is %d", n, ocmf.MaxEncodedBytes)
+			}
+			signed := ocmf.FromOCPP201(smv, s.context)
+			s.signed = &signed
+		}
 	}
 
 	if s.measurand == "" {
@@ -719,4 +767,65 @@ func ocppText(raw json.RawMessage) (s, problem string) {
 		return "", err.Error()
 	}
 	return s, ""
+}
+
+// ocppSignedSample reads an OCPP 1.6 sampledValue with format SignedData:
+// its value is an OCMF record (plain, base64 or hex), kept verbatim, and
+// its reading is the record's energy reading of the record's nature (the
+// last one otherwise), in Wh at the meter's time. A record that cannot be
+// read, is past a limit of package ocmf, or has no energy reading is
+// refused with SIGNED_DATA.
+func ocppSignedSample(s ocppSample, r ocppRawSample, path string) ocppSample {
+	reject := func(format string, args ...any) ocppSample {
+		e := rowErr(s.index, CodeSignedData, path+": "+format, args...)
+		s.rejected = &e
+		return s
+	}
+	if s.measurand == "" {
+		s.measurand = "Energy.Active.Import.Register"
+	}
+	if s.measurand != "Energy.Active.Import.Register" || s.phase != "" {
+		return reject("a signed value of %s %s has no metric; only the phase-less Energy.Active.Import.Register is read", s.measurand, s.phase)
+	}
+	if k := ocppKind(r.Value); k != ocppString {
+		return reject("value: got %s, want an OCMF record", k)
+	}
+	var v string
+	if err := json.Unmarshal(r.Value, &v); err != nil {
+		return reject("value: %v", err)
+	}
+	signed, _ := ocmf.FromOCPP16(v, ocmf.FormatSignedData, s.context)
+	res, err := ocmf.Check(signed, "")
+	if err != nil {
+		return reject("%v", err)
+	}
+	rd, ok := SignedReading(res)
+	if !ok {
+		return reject("the OCMF record has no energy reading (RU kWh or Wh)")
+	}
+	s.metric = ocppMeasurands[s.measurand]
+	s.value, s.readingAt, s.signed = rd.Wh, rd.Time.UTC().Truncate(time.Microsecond), &signed
+	return s
+}
+
+// SignedReading is the energy reading a checked record stands for: the
+// first of the record's nature, else the last energy reading.
+func SignedReading(res ocmf.Result) (ocmf.Reading, bool) {
+	if res.Record == nil {
+		return ocmf.Reading{}, false
+	}
+	var last *ocmf.Reading
+	for i, rd := range res.Record.Readings {
+		if !rd.Energy {
+			continue
+		}
+		if rd.Nature == res.Nature {
+			return rd, true
+		}
+		last = &res.Record.Readings[i]
+	}
+	if last == nil {
+		return ocmf.Reading{}, false
+	}
+	return *last, true
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gridmetrics/gridmetrics/ocmf"
 )
 
 // ocppExamples are OCPP payloads in the shapes the OCPP 1.6 and OCPP 2.0.1
@@ -355,7 +357,7 @@ func TestDecodeOCPPMeterValues(t *testing.T) {
 			want: MeterValues{ChargeBoxID: "CB-0042", Version: OCPP16, ConnectorID: 1, TransactionID: "42",
 				Rows: []Row{row(1, "CB-0042/1", "power_import", "W", "2025-03-01T10:20:00Z", 7200)},
 				Rejected: []RowError{{Index: 0, Code: CodeSignedData,
-					Message: "meterValue[0].sampledValue[0]: signed meter values are not accepted; send the raw value"}},
+					Message: `meterValue[0].sampledValue[0]: ocmf: malformed: the value is not an OCMF record ("OCMF|…"), in plain text, base64 or hex`}},
 			},
 		},
 		{
@@ -431,7 +433,8 @@ func TestDecodeOCPPMeterValues(t *testing.T) {
 			name: "2.0.1 signed meter value",
 			want: MeterValues{ChargeBoxID: "CB-0042", Version: OCPP201, ConnectorID: 1, Rows: []Row{
 				row(0, "CB-0042/1", "energy_import", "Wh", "2025-03-01T11:10:00Z", 15612),
-			}},
+			}, Signed: []SignedValue{{Index: 0, Value: ocmf.Signed{Data: "T0NNRnx7IkZWIjoiMS4wIiwiUkQiOlt7IlJWIjoxNS42MTJ9XX0=",
+				Context: "Sample.Periodic", EncodingMethod: "OCMF", SigningMethod: "ECDSA-secp256r1-SHA256", PublicKey: "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE"}}}},
 		},
 		{
 			name: "2.0.1 transaction begin with SoC",
