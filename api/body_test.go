@@ -211,6 +211,12 @@ func TestStreamAbortsOnError(t *testing.T) {
 		wantErr bool
 	}{{"/ok", false}, {"/fail", true}} {
 		res, err := http.Get(base + tt.path)
+		if err != nil && tt.wantErr {
+			// The connection closed before Fasthttp's writer had sent the
+			// headers (it writes from another goroutine): failed too,
+			// and visibly so.
+			continue
+		}
 		if err != nil {
 			t.Fatalf("GET %s: %v", tt.path, err)
 		}

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -48,5 +49,32 @@ func TestClientAddrServed(t *testing.T) {
 				t.Errorf("access log without client=%s:\n%s", tt.want, logs.String())
 			}
 		})
+	}
+}
+
+// TestLongRequestKeepsItsClient: a request that outlives the connection's
+// read deadline (its body was read long ago) and the client probe's first
+// run is still answered; the probe must not take the passed deadline for a
+// client that went away.
+func TestLongRequestKeepsItsClient(t *testing.T) {
+	t.Parallel()
+	app, _ := newApp(t, api.Config{ReadHeaderTimeout: 200 * time.Millisecond, ReadTimeout: 200 * time.Millisecond})
+	app.Get("/slow", func(c *fiber.Ctx) error {
+		select {
+		case <-time.After(2500 * time.Millisecond):
+			return c.SendString("done")
+		case <-c.UserContext().Done():
+			return c.UserContext().Err()
+		}
+	})
+	base := serve(t, app)
+	res, err := http.Get(base + "/slow")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK || string(body) != "done" {
+		t.Fatalf("a request longer than the read timeout: %d %q, want 200 done", res.StatusCode, body)
 	}
 }

@@ -23,7 +23,11 @@ func clientGone(conn net.Conn) bool {
 	}
 	gone := false
 	var b [1]byte
-	err = rc.Read(func(fd uintptr) bool {
+	// Control, not Read: the peek does not wait, so it needs neither the
+	// read lock nor the poller, and Read would fail once the connection's
+	// read deadline has passed, which says nothing of the client (a long
+	// request or stream outlives the read timeout).
+	err = rc.Control(func(fd uintptr) {
 		n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
 		switch {
 		case err == nil:
@@ -32,7 +36,6 @@ func clientGone(conn net.Conn) bool {
 		default:
 			gone = true // reset
 		}
-		return true
 	})
 	return gone || err != nil
 }

@@ -13,6 +13,7 @@ import (
 	"math"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fasthttp/websocket"
@@ -21,6 +22,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/gridmetrics/gridmetrics/api"
+	"github.com/gridmetrics/gridmetrics/credcache"
 	"github.com/gridmetrics/gridmetrics/ingest"
 	"github.com/gridmetrics/gridmetrics/sessions"
 )
@@ -58,6 +60,13 @@ type Config struct {
 	// MaxVerifying bounds the password checks (a slow hash) running at
 	// once; more handshakes wait for a slot. Default 4.
 	MaxVerifying int
+	// PasswordCacheTTL is how long a password that passed the slow check
+	// is accepted again without it (a reconnect storm costs a hash and a
+	// lookup per charger); a change of the box's password drops its entry
+	// at once. Zero disables the cache. PasswordCacheSize is the most
+	// entries held; zero means DefaultPasswordCacheSize.
+	PasswordCacheTTL  time.Duration
+	PasswordCacheSize int
 	// Logger receives connection events and errors. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -93,6 +102,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.MaxVerifying <= 0 {
 		c.MaxVerifying = 4
+	}
+	if c.PasswordCacheSize <= 0 {
+		c.PasswordCacheSize = DefaultPasswordCacheSize
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -147,14 +159,32 @@ type Server struct {
 	hub       hub
 	verifying chan struct{}
 	metrics   *metrics
+	// passwords holds the passwords verified recently (nil: disabled);
+	// slowChecks counts the key derivations run, for tests.
+	passwords  *credcache.Cache[struct{}]
+	slowChecks atomic.Int64
 }
 
 // NewServer returns an endpoint; Mount its routes, Close it on shutdown.
 // reg may be nil.
 func NewServer(store *Store, cfg Config, reg prometheus.Registerer) *Server {
 	cfg = cfg.WithDefaults()
-	return &Server{Store: store, cfg: cfg, hub: hub{conns: map[hubKey]*conn{}},
+	s := &Server{Store: store, cfg: cfg, hub: hub{conns: map[hubKey]*conn{}},
 		verifying: make(chan struct{}, cfg.MaxVerifying), metrics: newMetrics(reg)}
+	if cfg.PasswordCacheTTL > 0 {
+		s.passwords = credcache.New[struct{}](cfg.PasswordCacheTTL, 0, cfg.PasswordCacheSize)
+	}
+	if store != nil {
+		store.onChange = s.forgetPassword
+	}
+	return s
+}
+
+// forgetPassword drops a box's verified password from the cache.
+func (s *Server) forgetPassword(tenantID int64, box string) {
+	if s.passwords != nil {
+		s.passwords.Forget(passwordOwner(tenantID, box))
+	}
 }
 
 // Mount registers GET /ocpp/:tenant/:chargeBoxId (the WebSocket endpoint,
@@ -242,15 +272,30 @@ func (s *Server) authenticate(ctx context.Context, tenant, box, header string) (
 	case err != nil:
 		return chargeBox{}, err
 	}
+	// The box is still looked up: the database stays the authority on
+	// which boxes exist; only the slow hash is skipped on a hit.
+	var key [32]byte
+	var gen uint64
+	if s.passwords != nil {
+		key = passwordKey(tenant, box, cb.hash, pass)
+		if _, fresh, hit := s.passwords.Get(key, time.Now()); hit && fresh {
+			return cb, nil
+		}
+		gen = s.passwords.Generation()
+	}
 	select {
 	case s.verifying <- struct{}{}:
 	case <-ctx.Done():
 		return chargeBox{}, ctx.Err()
 	}
+	s.slowChecks.Add(1)
 	ok := checkPassword(cb.hash, pass)
 	<-s.verifying
 	if !ok {
 		return chargeBox{}, refused
+	}
+	if s.passwords != nil {
+		s.passwords.Put(key, passwordOwner(cb.TenantID, box), struct{}{}, time.Now(), gen)
 	}
 	return cb, nil
 }

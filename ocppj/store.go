@@ -13,7 +13,12 @@ import (
 
 // Store keeps the charge boxes' OCPP passwords (table ocpp_passwords, one
 // row per charger source).
-type Store struct{ db *pgxpool.Pool }
+type Store struct {
+	db *pgxpool.Pool
+	// onChange is told of each password stored, after its commit (the
+	// Server's cache).
+	onChange func(tenantID int64, box string)
+}
 
 // NewStore returns a store on db.
 func NewStore(db *pgxpool.Pool) *Store { return &Store{db: db} }
@@ -66,10 +71,18 @@ func (s *Store) SetPassword(ctx context.Context, tenantID int64, ref, hash strin
 	if kind != "charger" {
 		return "", api.Validation("id", "source %q is a %s; only a charger (kind charger, its external_id the chargeBoxId) connects over OCPP-J", ref, kind)
 	}
-	_, err = s.db.Exec(ctx, `INSERT INTO ocpp_passwords (source_id, hash) VALUES ($1, $2)
-		ON CONFLICT (source_id) DO UPDATE SET hash = EXCLUDED.hash, updated_at = now()`, id, hash)
+	// The notification commits with the password: other replicas drop
+	// the box's cached password exactly when the new one holds.
+	_, err = s.db.Exec(ctx, `WITH stored AS (
+			INSERT INTO ocpp_passwords (source_id, hash) VALUES ($1, $2)
+			ON CONFLICT (source_id) DO UPDATE SET hash = EXCLUDED.hash, updated_at = now()
+			RETURNING source_id)
+		SELECT pg_notify($3, $4) FROM stored`, id, hash, PasswordChangesChannel, passwordOwner(tenantID, box))
 	if err != nil {
 		return "", fmt.Errorf("store password of %s: %w", ref, err)
+	}
+	if s.onChange != nil {
+		s.onChange(tenantID, box)
 	}
 	return box, nil
 }

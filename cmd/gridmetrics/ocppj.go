@@ -25,6 +25,8 @@ func (c *Config) bindOCPPJ(b *binder) {
 	b.int(&c.OCPPJ.MaxQueued, "ocpp-max-queued", 4, "CALLs of one OCPP-J connection that may wait behind the one being processed; more get a CALLERROR")
 	b.float(&c.OCPPJ.Rate, "ocpp-rate", 10, "CALLs per second one OCPP-J connection may send; more get a CALLERROR")
 	b.int(&c.OCPPJ.Burst, "ocpp-rate-burst", 20, "CALLs one OCPP-J connection may send at once above ocpp-rate")
+	b.duration(&c.OCPPJ.PasswordCacheTTL, "ocpp-password-cache-ttl", 10*time.Minute, "how long a charge box password that passed the slow hash is accepted again without it (a password change applies at once); 0 disables the cache")
+	b.int(&c.OCPPJ.PasswordCacheSize, "ocpp-password-cache-size", ocppj.DefaultPasswordCacheSize, "most verified charge box passwords cached")
 }
 
 // validateOCPPJ checks the endpoint's settings.
@@ -32,6 +34,9 @@ func (c Config) validateOCPPJ() error {
 	o := c.OCPPJ
 	if o.HeartbeatInterval <= 0 || o.PingInterval <= 0 || o.PongWait <= 0 || o.MaxQueued < 1 || o.Rate <= 0 || o.Burst < 1 {
 		return errors.New("ocpp-heartbeat-interval, ocpp-ping-interval, ocpp-pong-wait, ocpp-max-queued, ocpp-rate and ocpp-rate-burst must be positive")
+	}
+	if o.PasswordCacheTTL < 0 || o.PasswordCacheSize < 1 {
+		return errors.New("ocpp-password-cache-ttl must not be negative, ocpp-password-cache-size must be positive")
 	}
 	return nil
 }

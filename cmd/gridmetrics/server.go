@@ -154,6 +154,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 	availability.Mount(v1, availabilityService)
 	m.mountOCPPJ(m.app, v1, authn, ingestService, m.sessions, availabilityService.Endpoint(), reg)
+	go m.ocppj.ListenPasswordChanges(bg, m.pools.job, m.Log)
 
 	if m.ln, err = net.Listen("tcp", m.Config.Addr); err != nil {
 		return fmt.Errorf("listen on %s: %w", m.Config.Addr, err)
