@@ -98,7 +98,24 @@ func (s *Service) OCPPMeterValues(ctx context.Context, tenantID int64, box strin
 	if err != nil {
 		return Result{}, api.Validation("", "%v", err)
 	}
-	return s.ingestAll(ctx, tenantID, mv.Rows, Rejections{List: mv.Rejected, Total: mv.RejectedTotal}, RegisterCharger(box))
+	res, err := s.ingestAll(ctx, tenantID, mv.Rows, Rejections{List: mv.Rejected, Total: mv.RejectedTotal}, RegisterCharger(box))
+	if err != nil || s.Signed == nil || len(mv.Signed) == 0 {
+		return res, err
+	}
+	// After the readings: the plain values are written whatever becomes
+	// of the records.
+	refused, err := s.Signed.StoreSigned(ctx, tenantID, box, mv.ConnectorID, mv.TransactionID, mv.Signed)
+	if err != nil {
+		return Result{}, err
+	}
+	res.RejectedTotal = max(res.RejectedTotal, len(res.Rejected))
+	for _, e := range refused {
+		res.RejectedTotal++
+		if len(res.Rejected) < MaxRejected {
+			res.Rejected = append(res.Rejected, e)
+		}
+	}
+	return res, nil
 }
 
 // ValidateChargeBox checks an OCPP charge box id taken from a route: 1 to

@@ -21,6 +21,16 @@ type Service struct {
 	Metrics  *Metrics
 	// MaxBody bounds a request body after decompression, in bytes.
 	MaxBody int
+	// Signed keeps the signed meter values of OCPP MeterValues with their
+	// session (sessions.Service); nil keeps none.
+	Signed SignedStore
+}
+
+// SignedStore keeps signed meter values with the session of an OCPP
+// transaction (transactionID, OCPP 1.6) or the one active on the connector,
+// and returns the values it refused.
+type SignedStore interface {
+	StoreSigned(ctx context.Context, tenantID int64, box string, connector int, transactionID string, values []SignedValue) ([]RowError, error)
 }
 
 // Result is the answer to an ingest request.

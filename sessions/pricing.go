@@ -97,7 +97,17 @@ func (svc *Service) compute(ctx context.Context, s *Session, end time.Time) (Pri
 	if err != nil {
 		return Pricing{}, err
 	}
-	ps, err := BuildPeriods(PeriodInput{Start: start, End: end, MeterStart: s.MeterStart, MeterStop: s.MeterStop,
+	signed, err := svc.store.signedValues(ctx, s.ID)
+	if err != nil {
+		return Pricing{}, err
+	}
+	meterStart, meterStop := s.MeterStart, s.MeterStop
+	if a, b := signedEnergy(signed); a != nil {
+		// The signed Start and End readings are the session's energy: the
+		// register readings then only shape it over time (by power).
+		meterStart, meterStop, rd.Energy = a, b, nil
+	}
+	ps, err := BuildPeriods(PeriodInput{Start: start, End: end, MeterStart: meterStart, MeterStop: meterStop,
 		Readings: rd, States: s.states(), Tariff: t, Location: loc, ParkingThreshold: svc.cfg.ParkingThreshold})
 	if err != nil {
 		return fail("charging periods: %v", err)
@@ -106,6 +116,9 @@ func (svc *Service) compute(ctx context.Context, s *Session, end time.Time) (Pri
 		ps.Periods[i].TariffID = t.ID
 	}
 	cdr := buildCDR(s, t, st, ps.Periods, end)
+	if cdr.SignedData, err = signedData(signed, st.registeredKey()); err != nil {
+		return fail("signed data: %v", err)
+	}
 	priced, res, err := cdr.Reprice(t)
 	if err != nil {
 		return fail("pricing with tariff %s: %v", ref, err)
@@ -230,6 +243,11 @@ func (svc *Service) Get(ctx context.Context, tenantID int64, publicID string) (D
 		return Detail{}, err
 	}
 	d := Detail{Summary: s.Summary(), Price: s.Price, Events: s.Events}
+	signed, err := svc.store.signedValues(ctx, s.ID)
+	if err != nil {
+		return Detail{}, err
+	}
+	d.SignatureState = signatureState(signed)
 	if s.Status == StatusActive {
 		now := time.Now().UTC().Truncate(time.Microsecond)
 		p, err := svc.compute(ctx, &s, now)

@@ -402,6 +402,11 @@ func (svc *Service) StopTransaction16(ctx context.Context, tenantID int64, box s
 		if res, err = svc.ingest(ctx, tenantID, box, l); err != nil {
 			return Session{}, ingest.Result{}, err
 		}
+		refused, err := svc.keepSigned(ctx, cur.ID, cur.SourceID, l.Signed)
+		if err != nil {
+			return Session{}, ingest.Result{}, err
+		}
+		res = WithRefused(res, refused)
 	}
 	meter := req.MeterStop
 	out, err := svc.stop(ctx, tenantID, func(w *Tx) (Session, bool, error) { return w.byExternalID(ctx, box, txID) },
@@ -475,12 +480,14 @@ func (svc *Service) TransactionEvent201(ctx context.Context, tenantID int64, box
 		StoppedReason: ev.StoppedReason, Offline: ev.Offline, IDToken: ev.IDToken, EVSE: ev.EVSE}
 	res := ingest.Result{Rejected: []ingest.RowError{}}
 	ingested := false
+	var signed []ingest.SignedValue
 	if len(ev.MeterValue) > 0 {
 		l, err := ingest.DecodeOCPPMeterValueList(ingest.OCPP201, ref, ev.MeterValue)
 		if err != nil {
 			return Session{}, ingest.Result{}, api.Validation("meterValue", "%v", err)
 		}
 		e.MeterBegin, e.MeterEnd = registerAt(l.Rows, l.Begin), registerAt(l.Rows, l.End)
+		signed = l.Signed
 		if sourceID == nil {
 			e.MeterValue = ev.MeterValue // until the EVSE is known
 			res = rejectedOnly(l)
@@ -568,6 +575,12 @@ func (svc *Service) TransactionEvent201(ctx context.Context, tenantID int64, box
 	if err != nil {
 		return Session{}, ingest.Result{}, err
 	}
+	// Before the pricing worker is woken, so that it sees the End record.
+	refused, err := svc.keepSigned(ctx, out.ID, out.SourceID, signed)
+	if err != nil {
+		return Session{}, ingest.Result{}, err
+	}
+	res = WithRefused(res, refused)
 	if completed {
 		svc.Wake()
 	}

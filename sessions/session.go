@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/govalues/decimal"
+
+	"github.com/gridmetrics/gridmetrics/ocmf"
 )
 
 // Status is where a session is in its lifecycle.
@@ -205,6 +207,9 @@ type Summary struct {
 	CreatedAt        time.Time           `json:"created_at"`
 	UpdatedAt        time.Time           `json:"updated_at"`
 	Version          int64               `json:"version"`
+	// SignatureState is the weakest status of the session's signed meter
+	// values (SignatureState); set on a single session's answer only.
+	SignatureState ocmf.Status `json:"signature_state,omitempty"`
 }
 
 func nonEmpty(s string) *string {

@@ -140,6 +140,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	tariffs.Mount(v1, tariffStore)
 	tariffs.MountCost(v1, &tariffs.CostService{Tariffs: tariffStore, Sources: sourceStore, Meters: queryService})
 	m.sessions = sessions.NewService(m.pools.read, resolver, ingestService, assignedTariffs{tariffStore}, m.sessionsConfig())
+	ingestService.Signed = m.sessions // MeterValues' signed values go to their session
 	m.pricing = m.sessions.OnPool(m.pools.job, assignedTariffs{tariffs.NewStore(m.pools.job)})
 	m.pricing.StartWorker()
 	sessions.Mount(v1, m.sessions, m.Log)

@@ -1,0 +1,125 @@
+package main
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+// ocmfRecord signs an OCMF record of one energy reading (kWh) with key,
+// under algorithm alg; tamper changes one byte of the payload after
+// signing.
+func ocmfRecord(t *testing.T, key *ecdsa.PrivateKey, alg, reason string, at time.Time, kwh string, tamper bool) string {
+	t.Helper()
+	payload := fmt.Sprintf(`{"FV":"1.0","GI":"TEST","PG":"T1","MS":"M-1","RD":[{"TM":"%s S","TX":%q,"RV":%s,"RU":"kWh","ST":"G"}]}`,
+		at.UTC().Format("2006-01-02T15:04:05,000-0700"), reason, kwh)
+	digest := sha256.Sum256([]byte(payload))
+	sig, err := ecdsa.SignASN1(rand.Reader, key, digest[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tamper {
+		payload = strings.Replace(payload, `"MS":"M-1"`, `"MS":"M-2"`, 1)
+	}
+	return "OCMF|" + payload + `|{"SA":"` + alg + `","SD":"` + hex.EncodeToString(sig) + `"}`
+}
+
+// TestSignedMeterValuesEndToEnd drives OCPP 1.6 transactions with signed
+// meter values (OCMF) through the HTTP OCPP routes of the real server: a
+// Begin record in MeterValues, an End record in StopTransaction's
+// transactionData, checked with the key registered on the charge box. A
+// verified session takes its energy from the signed readings and its CDR
+// carries them; a tampered record makes the session invalid; a curve not
+// checked here makes it unsupported.
+func TestSignedMeterValuesEndToEnd(t *testing.T) {
+	t.Parallel()
+	e := newSessionEnv(t)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := e.admin.do("POST", "/v1/sources", fmt.Sprintf(`{"external_id":"CB-SIG","kind":"charger","site_id":"depot-1","timezone":"Europe/Berlin",
+		"metadata":{"location_id":"LOC-1","country":"DEU","ocmf_public_key":%q}}`, hex.EncodeToString(der)))
+	expect(t, "create charger", r, 201, "")
+	e.assignTariff("", "CB-SIG")
+	t0 := time.Now().UTC().Truncate(time.Minute).Add(-3 * time.Hour)
+
+	const p256, k256 = "ECDSA-secp256r1-SHA256", "ECDSA-secp256k1-SHA256"
+	cases := []struct {
+		name      string
+		connector int
+		endAlg    string
+		tamper    bool
+		state     string
+		energy    string
+	}{
+		// Signed 2.000 → 9.500 kWh, where the register readings say 2 → 12
+		// kWh (the signed Begin reading, a plain End register value).
+		{"verified", 1, p256, false, "verified", "7.5"},
+		{"tampered", 2, p256, true, "invalid", "10"},
+		{"unsupported curve", 3, k256, false, "unsupported", "7.5"},
+	}
+	for _, c := range cases {
+		start := fmt.Sprintf(`{"connectorId":%d,"idTag":"04A1B2C3","meterStart":1000,"timestamp":%q}`, c.connector, rfc(t0))
+		r := e.ingester.do("POST", "/v1/ocpp/CB-SIG/start-transaction", start)
+		expect(t, c.name+": start transaction", r, 200, "")
+		txID := int64(dig(r.Body, "data", "ocpp", "transactionId").(float64))
+		id := dig(r.Body, "data", "session", "id").(string)
+
+		begin, _ := json.Marshal(ocmfRecord(t, key, p256, "B", t0, "2.000", false))
+		mv := fmt.Sprintf(`{"connectorId":%d,"transactionId":%d,"meterValue":[{"timestamp":%q,"sampledValue":[
+			{"value":%s,"context":"Transaction.Begin","format":"SignedData"},{"value":"11","measurand":"Power.Active.Import","unit":"kW"}]}]}`,
+			c.connector, txID, rfc(t0), begin)
+		r = e.ingester.do("POST", "/v1/ocpp/CB-SIG/meter-values", mv)
+		expect(t, c.name+": meter values", r, 200, "")
+		if dig(r.Body, "data", "accepted") != 2.0 {
+			t.Fatalf("%s: meter values: %v", c.name, r.Body)
+		}
+
+		end, _ := json.Marshal(ocmfRecord(t, key, c.endAlg, "E", t0.Add(time.Hour), "9.500", c.tamper))
+		stop := fmt.Sprintf(`{"transactionId":%d,"meterStop":12000,"timestamp":%q,"transactionData":[{"timestamp":%q,
+			"sampledValue":[{"value":%s,"context":"Transaction.End","format":"SignedData"},{"value":"12000","context":"Transaction.End"}]}]}`,
+			txID, rfc(t0.Add(time.Hour)), rfc(t0.Add(time.Hour)), end)
+		r = e.ingester.do("POST", "/v1/ocpp/CB-SIG/stop-transaction", stop)
+		expect(t, c.name+": stop transaction", r, 200, "")
+
+		deadline := time.Now().Add(15 * time.Second)
+		var d map[string]any
+		for {
+			r = e.billing.do("GET", "/v1/sessions/"+id, "")
+			expect(t, c.name+": get session", r, 200, "")
+			if d = r.data(); d["status"] == "priced" || d["status"] == "failed" || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if d["status"] != "priced" || d["signature_state"] != c.state || d["energy_kwh"] != c.energy {
+			t.Fatalf("%s: session %v, signature %v, energy %v (failure %v); want priced, %s, %s kWh",
+				c.name, d["status"], d["signature_state"], d["energy_kwh"], d["failure_reason"], c.state, c.energy)
+		}
+		r = e.billing.do("GET", "/v1/sessions/"+id+"/cdr", "")
+		expect(t, c.name+": cdr", r, 200, "")
+		values, _ := dig(r.Body, "data", "signed_data", "signed_values").([]any)
+		if len(values) != 2 || dig(r.Body, "data", "signed_data", "encoding_method") != "OCMF" {
+			t.Fatalf("%s: CDR signed_data: %v", c.name, dig(r.Body, "data", "signed_data"))
+		}
+		first, _ := values[0].(map[string]any)
+		var beginText string
+		_ = json.Unmarshal(begin, &beginText)
+		if first["nature"] != "Start" || first["signed_data"] != beginText {
+			t.Fatalf("%s: first signed value %v", c.name, first)
+		}
+	}
+}
