@@ -99,14 +99,42 @@ func heartbeat(_ *Server, _ context.Context, _ *conn, payload []byte) (any, erro
 	return map[string]any{"currentTime": now()}, nil
 }
 
-// authorize applies the tenant's id-tag policy: every id is accepted (the
-// only policy so far; an allow list is to come).
+// authorize answers by the tenant's id-tag policy (idtags). field is the
+// payload's id: OCPP 1.6 "idTag", a CiString20; OCPP 2.0.1 "idToken", an
+// object whose "idToken" is up to 36 characters.
 func authorize(field, info string) handler {
-	return func(_ *Server, _ context.Context, _ *conn, payload []byte) (any, error) {
-		if _, err := payloadObject(payload, field); err != nil {
+	return func(s *Server, ctx context.Context, c *conn, payload []byte) (any, error) {
+		m, err := payloadObject(payload, field)
+		if err != nil {
 			return nil, err
 		}
-		return map[string]any{info: map[string]any{"status": "Accepted"}}, nil
+		raw, max := m[field], 20
+		if field == "idToken" {
+			tok, err := payloadObject(raw, "idToken")
+			if err != nil {
+				return nil, err
+			}
+			raw, max = tok["idToken"], 36
+		}
+		var tag string
+		if err := json.Unmarshal(raw, &tag); err != nil {
+			return nil, &rpcError{Code: TypeConstraintViolation, Description: field + " is not a string", Details: map[string]any{"field": field}}
+		}
+		if len(tag) > max {
+			return nil, &rpcError{Code: PropertyConstraintViolation, Description: fmt.Sprintf("%s is longer than %d characters", field, max),
+				Details: map[string]any{"field": field}}
+		}
+		if s.IDTags == nil {
+			return map[string]any{info: map[string]any{"status": "Accepted"}}, nil
+		}
+		d, err := s.IDTags.Check(ctx, c.box.TenantID, tag)
+		if err != nil {
+			return nil, err
+		}
+		if field == "idToken" {
+			return map[string]any{info: d.OCPP201()}, nil
+		}
+		return map[string]any{info: d.OCPP16()}, nil
 	}
 }
 

@@ -146,6 +146,9 @@ type Server struct {
 	Store    *Store
 	Sessions Sessions
 	Readings Readings
+	// IDTags answers Authorize by the tenant's id-tag policy, the one the
+	// transaction messages' idTagInfo comes from; nil accepts every id.
+	IDTags sessions.IDTags
 	// Status records availability; nil answers StatusNotification without
 	// recording it.
 	Status StatusRecorder

@@ -123,6 +123,7 @@ type Service struct {
 	readings ReadingsWriter
 	tariffs  TariffSource
 	cfg      Config
+	idTags   IDTags // nil: every id is accepted
 
 	wake    chan struct{}
 	mu      sync.Mutex // guards cancel and stopped

@@ -53,6 +53,8 @@ var bodyRoutes = []struct{ method, path string }{
 	{http.MethodPost, "/v1/ocpp/CB-H1/stop-transaction"},
 	{http.MethodPost, "/v1/ocpp/CB-H1/transaction-event"},
 	{http.MethodPost, "/v1/ocpp/CB-H1/status-notification"},
+	{http.MethodPut, "/v1/ocpp/id-tag-policy"},
+	{http.MethodPut, "/v1/ocpp/id-tags/RFID-H1"},
 	{http.MethodPost, "/v1/sessions"},
 	{http.MethodPost, "/v1/sessions/ses_missing/stop"},
 	{http.MethodPost, "/v1/sources"},

@@ -16,6 +16,7 @@ import (
 	"github.com/gridmetrics/gridmetrics/api"
 	"github.com/gridmetrics/gridmetrics/auth"
 	"github.com/gridmetrics/gridmetrics/availability"
+	"github.com/gridmetrics/gridmetrics/idtags"
 	"github.com/gridmetrics/gridmetrics/ingest"
 	"github.com/gridmetrics/gridmetrics/ocppj"
 	"github.com/gridmetrics/gridmetrics/query"
@@ -154,7 +155,14 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		Resolver: resolver,
 	}
 	availability.Mount(v1, availabilityService)
+	// The id-tag policy answers Authorize (OCPP-J) and the idTagInfo of the
+	// transaction messages (both ways in) alike; its check is one short
+	// read, on the auth pool beside the other lookups of the OCPP path.
+	idTagService := idtags.NewService(idtags.NewStore(m.pools.auth), idtags.Config{})
+	idtags.Mount(v1, idTagService)
+	m.sessions.UseIDTags(idTagService)
 	m.mountOCPPJ(m.app, v1, authn, ingestService, m.sessions, availabilityService.Endpoint(), reg)
+	m.ocppj.IDTags = idTagService
 	go m.ocppj.ListenPasswordChanges(bg, m.pools.job, m.Log)
 
 	if m.ln, err = net.Listen("tcp", m.Config.Addr); err != nil {
