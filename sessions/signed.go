@@ -167,6 +167,15 @@ func (svc *Service) keepSigned(ctx context.Context, id int64, sourceID *int64, v
 		}
 		for _, v := range values {
 			if n >= MaxSignedValues {
+				// A record the session holds already is a repeat, not one more.
+				var held bool
+				if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM signed_values WHERE session_id = $1 AND md5(record) = md5($2))`,
+					id, v.Value.Data).Scan(&held); err != nil {
+					return err
+				}
+				if held {
+					continue
+				}
 				refused = append(refused, ingest.RowError{Index: v.Index, Code: CodeTooManySignedValues,
 					Message: fmt.Sprintf("the session already holds %d signed values, the most kept per session", MaxSignedValues)})
 				continue

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gridmetrics/gridmetrics/sessions"
 )
 
 // ocmfRecord signs an OCMF record of one energy reading (kWh) with key,
@@ -121,5 +123,51 @@ func TestSignedMeterValuesEndToEnd(t *testing.T) {
 		if first["nature"] != "Start" || first["signed_data"] != beginText {
 			t.Fatalf("%s: first signed value %v", c.name, first)
 		}
+	}
+}
+
+// TestSignedValuesPerSessionAreCapped: past MaxSignedValues a session
+// keeps no more records; each refused one is named per row with
+// TOO_MANY_SIGNED_VALUES while its plain reading is still written, and a
+// repeated record is kept once.
+func TestSignedValuesPerSessionAreCapped(t *testing.T) {
+	t.Parallel()
+	e := newSessionEnv(t)
+	t0 := time.Now().UTC().Truncate(time.Minute).Add(-3 * time.Hour)
+	r := e.ingester.do("POST", "/v1/ocpp/CB-CAP/start-transaction", fmt.Sprintf(`{"connectorId":1,"idTag":"T1","meterStart":0,"timestamp":%q}`, rfc(t0)))
+	expect(t, "start transaction", r, 200, "")
+	txID := int64(dig(r.Body, "data", "ocpp", "transactionId").(float64))
+	id := dig(r.Body, "data", "session", "id").(string)
+
+	const n = sessions.MaxSignedValues + 2
+	var b strings.Builder
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		// Unsigned records, one per second: distinct, and cheap to make.
+		rec := fmt.Sprintf(`OCMF|{"FV":"1.0","RD":[{"TM":"%s S","TX":"C","RV":%d,"RU":"Wh"}]}|{}`,
+			t0.Add(time.Duration(i)*time.Second).Format("2006-01-02T15:04:05,000-0700"), i)
+		v, _ := json.Marshal(rec)
+		fmt.Fprintf(&b, `{"value":%s,"format":"SignedData"}`, v)
+	}
+	mv := fmt.Sprintf(`{"connectorId":1,"transactionId":%d,"meterValue":[{"timestamp":%q,"sampledValue":[%s]}]}`, txID, rfc(t0), b.String())
+	r = e.ingester.do("POST", "/v1/ocpp/CB-CAP/meter-values", mv)
+	expect(t, "meter values", r, 200, "")
+	rejected, _ := dig(r.Body, "data", "rejected").([]any)
+	if dig(r.Body, "data", "accepted") != float64(n) || dig(r.Body, "data", "rejected_total") != 2.0 || len(rejected) != 2 ||
+		dig(rejected[0], "code") != sessions.CodeTooManySignedValues || dig(rejected[0], "index") != float64(n-2) {
+		t.Fatalf("meter values past the cap: accepted %v, rejected %v %v", dig(r.Body, "data", "accepted"),
+			dig(r.Body, "data", "rejected_total"), rejected)
+	}
+	// The same message again: the records kept are repeats, those past the
+	// cap are refused again.
+	r = e.ingester.do("POST", "/v1/ocpp/CB-CAP/meter-values", mv)
+	if dig(r.Body, "data", "rejected_total") != 2.0 {
+		t.Fatalf("repeated meter values: %v", dig(r.Body, "data", "rejected_total"))
+	}
+	r = e.billing.do("GET", "/v1/sessions/"+id, "")
+	if dig(r.Body, "data", "signature_state") != "unsigned" {
+		t.Fatalf("signature state of unsigned records: %v", dig(r.Body, "data", "signature_state"))
 	}
 }
