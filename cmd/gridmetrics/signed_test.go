@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -169,5 +170,68 @@ func TestSignedValuesPerSessionAreCapped(t *testing.T) {
 	r = e.billing.do("GET", "/v1/sessions/"+id, "")
 	if dig(r.Body, "data", "signature_state") != "unsigned" {
 		t.Fatalf("signature state of unsigned records: %v", dig(r.Body, "data", "signature_state"))
+	}
+}
+
+// TestSignedMeterValues201AndHostile: an OCPP 2.0.1 transaction whose
+// signedMeterValues carry their own public key is verified with it; an
+// oversized or malformed OCPP 1.6 record is refused per value with
+// SIGNED_DATA and nothing of it is kept.
+func TestSignedMeterValues201AndHostile(t *testing.T) {
+	t.Parallel()
+	e := newSessionEnv(t)
+	e.charger("CS-SIG")
+	e.assignTariff("", "CS-SIG")
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := base64.StdEncoding.EncodeToString(der)
+	t0 := time.Now().UTC().Truncate(time.Minute).Add(-3 * time.Hour)
+	signed := func(reason string, at time.Time, kwh string) string {
+		rec := ocmfRecord(t, key, "ECDSA-secp256r1-SHA256", reason, at, kwh, false)
+		return fmt.Sprintf(`"signedMeterValue":{"signedMeterData":%q,"signingMethod":"","encodingMethod":"OCMF","publicKey":%q}`,
+			base64.StdEncoding.EncodeToString([]byte(rec)), pub)
+	}
+	ev := func(seq int, typ string, at time.Duration, extra, meter string) string {
+		return fmt.Sprintf(`{"eventType":%q,"timestamp":%q,"triggerReason":"MeterValuePeriodic","seqNo":%d,
+			"transactionInfo":{"transactionId":"sig-1"}%s,"meterValue":[{"timestamp":%q,"sampledValue":[%s]}]}`,
+			typ, rfc(t0.Add(at)), seq, extra, rfc(t0.Add(at)), meter)
+	}
+	var id string
+	for _, body := range []string{
+		ev(0, "Started", 0, `,"evse":{"id":1,"connectorId":1}`, `{"value":5000,"context":"Transaction.Begin",`+signed("B", t0, "5")+`}`),
+		ev(1, "Ended", time.Hour, "", `{"value":9000,"context":"Transaction.End",`+signed("E", t0.Add(time.Hour), "8")+`}`),
+	} {
+		r := e.ingester.do("POST", "/v1/ocpp/CS-SIG/transaction-event", body)
+		expect(t, "transaction event", r, 200, "")
+		id = dig(r.Body, "data", "session", "id").(string)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		d := e.billing.do("GET", "/v1/sessions/"+id, "").data()
+		if d["status"] == "priced" && d["signature_state"] == "verified" && d["energy_kwh"] == "3" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("OCPP 2.0.1 session: %v, signature %v, energy %v (failure %v); want priced, verified, 3 kWh",
+				d["status"], d["signature_state"], d["energy_kwh"], d["failure_reason"])
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	big, _ := json.Marshal("OCMF|" + strings.Repeat("x", 20<<10))
+	bad, _ := json.Marshal(`OCMF|{"FV":"1.0","RD":[{"TM":"yesterday","RV":"many"}]}|{}`)
+	r := e.ingester.do("POST", "/v1/ocpp/CS-SIG/meter-values", fmt.Sprintf(`{"connectorId":1,"meterValue":[{"timestamp":%q,
+		"sampledValue":[{"value":%s,"format":"SignedData"},{"value":%s,"format":"SignedData"}]}]}`, rfc(t0), big, bad))
+	expect(t, "hostile signed values", r, 400, "VALIDATION_ERROR")
+	rejected, _ := dig(r.Body, "error", "details", "rejected").([]any)
+	if len(rejected) != 2 || dig(rejected[0], "code") != "SIGNED_DATA" || dig(rejected[1], "code") != "SIGNED_DATA" ||
+		!strings.Contains(dig(rejected[0], "message").(string), "limit") {
+		t.Fatalf("hostile signed values: %v", r.Body)
 	}
 }
