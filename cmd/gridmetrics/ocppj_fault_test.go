@@ -24,7 +24,7 @@ func TestOCPPJDatabaseDown(t *testing.T) {
 	cli(t, cluster.url, "migrate")
 	tenant := tenantID(t, cli(t, cluster.url, "tenant", "create", "--name", "fleet", "--auto-register"))
 	key := strings.TrimSpace(cli(t, cluster.url, "apikey", "create", "--tenant", tenant, "--scopes", "ingest,read,admin"))
-	m := startServer(t, cluster.url, "--rate-limit", "0", "--request-timeout", "3s", "--ocpp-ping-interval", "1s",
+	m := startServer(t, cluster.url, "--rate-limit", "0", "--request-timeout", "10s", "--ocpp-ping-interval", "1s",
 		"--db-writer-acquire-timeout", "1s", "--db-auth-acquire-timeout", "1s", "--db-read-acquire-timeout", "1s")
 	e := ocppEnv{t: t, addr: m.Addr(), acme: tenant, admin: client{t, "http://" + m.Addr(), key}}
 	e.chargeBox(e.admin, "CB-F", hostilePW)
