@@ -50,6 +50,8 @@ func Mount(r fiber.Router, svc *Service, log *slog.Logger) {
 	r.Post("/ocpp/:chargeBoxId/start-transaction", ingestScope, h.startTransaction)
 	r.Post("/ocpp/:chargeBoxId/stop-transaction", ingestScope, h.stopTransaction)
 	r.Post("/ocpp/:chargeBoxId/transaction-event", ingestScope, h.transactionEvent)
+	r.Put("/sources/:id/ocmf-public-key", auth.Require(auth.ScopeAdmin), h.setPublicKey)
+	r.Get("/sources/:id/ocmf-public-key", auth.Require(auth.ScopeRead), h.publicKey)
 }
 
 // requireAny answers 403 unless the caller holds one of the scopes.

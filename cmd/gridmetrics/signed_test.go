@@ -38,7 +38,8 @@ func ocmfRecord(t *testing.T, key *ecdsa.PrivateKey, alg, reason string, at time
 // TestSignedMeterValuesEndToEnd drives OCPP 1.6 transactions with signed
 // meter values (OCMF) through the HTTP OCPP routes of the real server: a
 // Begin record in MeterValues, an End record in StopTransaction's
-// transactionData, checked with the key registered on the charge box. A
+// transactionData, checked with the key registered on the charge box
+// through PUT /v1/sources/{id}/ocmf-public-key. A
 // verified session takes its energy from the signed readings and its CDR
 // carries them; a tampered record makes the session invalid; a curve not
 // checked here makes it unsupported.
@@ -53,9 +54,21 @@ func TestSignedMeterValuesEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := e.admin.do("POST", "/v1/sources", fmt.Sprintf(`{"external_id":"CB-SIG","kind":"charger","site_id":"depot-1","timezone":"Europe/Berlin",
-		"metadata":{"location_id":"LOC-1","country":"DEU","ocmf_public_key":%q}}`, hex.EncodeToString(der)))
+	r := e.admin.do("POST", "/v1/sources", `{"external_id":"CB-SIG","kind":"charger","site_id":"depot-1","timezone":"Europe/Berlin",
+		"metadata":{"location_id":"LOC-1","country":"DEU"}}`)
 	expect(t, "create charger", r, 201, "")
+	box := r.data()["id"].(string)
+	// The charge box's key, through its route: checked, bounded, admin only.
+	keyPath := "/v1/sources/" + box + "/ocmf-public-key"
+	expect(t, "key of another scope", e.ingester.do("PUT", keyPath, `{"public_key":"00"}`), 403, "FORBIDDEN")
+	expect(t, "not a key", e.admin.do("PUT", keyPath, `{"public_key":"c2FsdA=="}`), 400, "VALIDATION_ERROR")
+	expect(t, "oversized key", e.admin.do("PUT", keyPath, fmt.Sprintf(`{"public_key":%q}`, strings.Repeat("ab", 4<<10))), 400, "VALIDATION_ERROR")
+	expect(t, "key of an unknown source", e.admin.do("PUT", "/v1/sources/src_nope/ocmf-public-key",
+		fmt.Sprintf(`{"public_key":%q}`, hex.EncodeToString(der))), 404, "NOT_FOUND")
+	expect(t, "register key", e.admin.do("PUT", keyPath, fmt.Sprintf(`{"public_key":%q}`, hex.EncodeToString(der))), 204, "")
+	if got := dig(e.reader.do("GET", keyPath, "").Body, "data", "public_key"); got != hex.EncodeToString(der) {
+		t.Fatalf("registered key: %v", got)
+	}
 	e.assignTariff("", "CB-SIG")
 	t0 := time.Now().UTC().Truncate(time.Minute).Add(-3 * time.Hour)
 
