@@ -97,3 +97,8 @@ BENCH_BILLING_FLAGS ?=
 .PHONY: bench-billing
 bench-billing: ## price 100,000 sessions from stored readings, export them (NDJSON, Arrow) against a plain COPY; flags: BENCH_BILLING_FLAGS="-sessions 5000 -keep"
 	$(GO) run ./bench/billing $(BENCH_BILLING_FLAGS)
+
+BENCH_OCPP_FLAGS ?=
+.PHONY: bench-ocpp
+bench-ocpp: ## 10,000 OCPP-J charge points sending MeterValues every 10 s against the same readings as HTTP requests; flags: BENCH_OCPP_FLAGS="-conns 500 -duration 20s"
+	$(GO) run ./bench/ocpp $(BENCH_OCPP_FLAGS)

@@ -119,6 +119,14 @@ func TestIDTagAnswers(t *testing.T) {
 			t.Errorf("Authorize 1.6 %s: %v, want %s", c.tag, a, c.want)
 		}
 	}
+	// StopTransaction's idTagInfo is about the tag that stops it.
+	tx := dig(start(9, "RFID-OK").Body, "data", "ocpp", "transactionId")
+	r := e.admin.do("POST", "/v1/ocpp/CB-H/stop-transaction", fmt.Sprintf(`{"transactionId":%v,"idTag":"rfid-blocked","meterStop":10,"timestamp":%q}`,
+		tx, rfc(t0.Add(time.Minute))))
+	expect(t, "stop", r, 200, "")
+	if s := dig(r.Body, "data", "ocpp", "idTagInfo", "status"); s != "Blocked" {
+		t.Errorf("stop by a blocked tag: %v", dig(r.Body, "data", "ocpp"))
+	}
 	if d := dig(ocppCall(t, ws16, `[2,"x1","Authorize",{"idTag":"RFID-OK"}]`)[2], "idTagInfo", "expiryDate"); d != "2099-01-01T00:00:00Z" {
 		t.Errorf("expiryDate %v", d)
 	}
