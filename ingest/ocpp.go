@@ -803,6 +803,9 @@ func ocppSignedSample(s ocppSample, r ocppRawSample, path string) ocppSample {
 	if !ok {
 		return reject("the OCMF record has no energy reading (RU kWh or Wh)")
 	}
+	if math.IsNaN(rd.Wh) || math.IsInf(rd.Wh, 0) {
+		return reject("the OCMF reading %s %s is out of range", rd.ValueText, rd.Unit)
+	}
 	s.metric = ocppMeasurands[s.measurand]
 	s.value, s.readingAt, s.signed = rd.Wh, rd.Time.UTC().Truncate(time.Microsecond), &signed
 	return s

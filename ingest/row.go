@@ -43,7 +43,7 @@ const (
 	CodeInvalidValue     = "INVALID_VALUE"       // NaN or ±Inf
 	CodeTimeTooOld       = "TIME_TOO_OLD"        // before 2000-01-01
 	CodeTimeInFuture     = "TIME_IN_FUTURE"      // beyond the allowed clock skew
-	CodeSignedData       = "SIGNED_DATA"         // OCPP signed meter value without a plain value
+	CodeSignedData       = "SIGNED_DATA"         // OCPP signed meter value (OCMF) that cannot be read or is past a limit
 	CodeUnsupportedPhase = "UNSUPPORTED_PHASE"   // OCPP per-phase value of a measurand with no per-phase metric
 	CodeInvalidSource    = "INVALID_SOURCE"      // auto-registration refused the source (its name, its parent)
 	CodeTooManyChildren  = "TOO_MANY_CONNECTORS" // auto-registration refused a connector past the charge box's cap
