@@ -165,6 +165,7 @@ func (f *fleet) meterValues(ctx context.Context, interval, duration time.Duratio
 	from, to := start.Add(interval), start.Add(interval+duration)
 	latencies := make([][]time.Duration, len(f.conns))
 	var messages, failures atomic.Int64
+	var warmupFailures, lost atomic.Int64 // CALLERRORs in all, connections lost
 	var firstErr atomic.Value
 	cpuBefore, _, err := benchutil.CPUTime(pid)
 	if err != nil {
@@ -206,12 +207,24 @@ func (f *fleet) meterValues(ctx context.Context, interval, duration time.Duratio
 				}
 				if err == nil {
 					err = callResult(answer, id)
+					if err != nil {
+						// A CALLERROR (the server busy): the connection
+						// goes on, as a charger's would.
+						warmupFailures.Add(1)
+						firstErr.CompareAndSwap(nil, fmt.Errorf("%s: %w", f.boxes[i], err))
+						if !sent.Before(from) {
+							failures.Add(1)
+						}
+						next = next.Add(interval)
+						continue
+					}
 				}
 				measured := !sent.Before(from)
 				if err != nil {
 					if measured {
 						failures.Add(1)
 					}
+					lost.Add(1)
 					firstErr.CompareAndSwap(nil, fmt.Errorf("%s: %w", f.boxes[i], err))
 					return
 				}
@@ -239,7 +252,7 @@ func (f *fleet) meterValues(ctx context.Context, interval, duration time.Duratio
 		cpuAtFrom = cpuBefore
 	}
 	if e, ok := firstErr.Load().(error); ok {
-		fmt.Printf("ocpp-j:  first error: %v\n", e)
+		fmt.Printf("ocpp-j:  first error: %v (%d CALLERRORs, warm-up included; %d connections lost)\n", e, warmupFailures.Load(), lost.Load())
 	}
 	return &phase{name: "ocpp-j", messages: int(messages.Load()), errors: int(failures.Load()),
 		elapsed: duration, cpu: cpuEnd - cpuAtFrom, latencies: sortLatencies(latencies), rss: rss}, nil
