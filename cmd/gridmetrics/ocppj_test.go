@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -62,6 +63,18 @@ func (e ocppEnv) chargeBox(c client, box, password string) {
 	expect(e.t, "set password of "+box, c.do("PUT", "/v1/sources/"+box+"/ocpp-password", fmt.Sprintf(`{"password":%q}`, password)), 204, "")
 }
 
+// sourceID is the id of the tenant acme's source named external.
+func (e ocppEnv) sourceID(external string) string {
+	e.t.Helper()
+	r := e.reader.do("GET", "/v1/sources?external_id="+url.QueryEscape(external), "")
+	expect(e.t, "find "+external, r, 200, "")
+	list, _ := r.Body["data"].([]any)
+	if len(list) != 1 {
+		e.t.Fatalf("%d sources named %s: %v", len(list), external, r.Body)
+	}
+	return fmt.Sprint(list[0].(map[string]any)["id"])
+}
+
 func (e ocppEnv) endpoint(tenant string) string { return "ws://" + e.addr + "/ocpp/" + tenant }
 
 // ocppHarness returns the directory of the Node charge points, installing
@@ -96,13 +109,15 @@ var (
 	harnessErr  error
 )
 
-// chargePoint runs a scenario of test/ocpp/chargepoint.mjs and returns
-// what it printed; failed is true when the scenario failed.
-func chargePoint(t *testing.T, scenario, endpoint, box, password string) (out map[string]any, failed bool) {
+// chargePoint runs a scenario of test/ocpp/chargepoint.mjs, with env
+// (KEY=value) added to its environment, and returns what it printed;
+// failed is true when the scenario failed.
+func chargePoint(t *testing.T, scenario, endpoint, box, password string, env ...string) (out map[string]any, failed bool) {
 	t.Helper()
 	dir := ocppHarness(t)
 	cmd := exec.Command("node", "chargepoint.mjs", scenario, endpoint, box, password)
 	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	done := make(chan error, 1)
@@ -123,14 +138,111 @@ func chargePoint(t *testing.T, scenario, endpoint, box, password string) (out ma
 	return out, err != nil
 }
 
+// signedSession is what test/ocmf/harness.cjs signs for one transaction:
+// its Begin and End OCMF records and the hex public key.
+type signedSession struct {
+	Begin     string `json:"begin"`
+	End       string `json:"end"`
+	PublicKey string `json:"publicKey"`
+}
+
+// signSession has @road-labs/ocmf (test/ocmf) sign, with a fresh key, the
+// Begin reading beginKWh at begin and the End reading endKWh at end.
+func signSession(t *testing.T, begin, end time.Time, beginKWh, endKWh float64) signedSession {
+	t.Helper()
+	dir := ocmfHarness(t)
+	in := fmt.Sprintf(`{"begin":{"time":%q,"kwh":%v},"end":{"time":%q,"kwh":%v}}`,
+		begin.UTC().Format(time.RFC3339Nano), beginKWh, end.UTC().Format(time.RFC3339Nano), endKWh)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "node", "harness.cjs", "session")
+	cmd.Dir = dir
+	cmd.Stdin = strings.NewReader(in)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	b, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("node harness.cjs session: %v\n%s", err, stderr.String())
+	}
+	var s signedSession
+	if err := json.Unmarshal(b, &s); err != nil || s.Begin == "" || s.End == "" || s.PublicKey == "" {
+		t.Fatalf("harness.cjs session: %v: %s", err, b)
+	}
+	return s
+}
+
+// ocmfHarness returns a directory holding a copy of test/ocmf's harness
+// and its packages. The copy lives under .data so that its install never
+// races the ocmf package's interop test, which installs test/ocmf's own
+// packages when both test binaries run at once.
+func ocmfHarness(t *testing.T) string {
+	t.Helper()
+	src, err := filepath.Abs("../../test/ocmf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := filepath.Abs("../../.data/ocmf-harness")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ocmfOnce.Do(func() {
+		ocmfErr = func() error {
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return err
+			}
+			for _, f := range []string{"harness.cjs", "package.json", "package-lock.json"} {
+				b, err := os.ReadFile(filepath.Join(src, f))
+				if err != nil {
+					return err
+				}
+				if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
+					return err
+				}
+			}
+			if _, err := os.Stat(filepath.Join(dir, "node_modules", "@road-labs", "ocmf-crypto-noble")); err == nil {
+				return nil
+			}
+			cmd := exec.Command("npm", "ci", "--no-audit", "--no-fund")
+			cmd.Dir = dir
+			if out, err := cmd.CombinedOutput(); err != nil {
+				return fmt.Errorf("npm ci for the OCMF harness: %v\n%s", err, out)
+			}
+			return nil
+		}()
+	})
+	if ocmfErr != nil {
+		t.Fatal(ocmfErr)
+	}
+	return dir
+}
+
+var (
+	ocmfOnce sync.Once
+	ocmfErr  error
+)
+
 // TestOCPPJChargersEndToEnd: an OCPP 1.6 and an OCPP 2.0.1 charge point
-// boot, report status, authorize and run a transaction with meter values;
-// the sessions exist and are priced, the readings are queryable. Then a
-// reconnect mid-transaction, and the refused handshakes.
+// boot, report status, authorize and run a transaction with periodic and
+// signed meter values (OCMF records signed by @road-labs/ocmf); the
+// sessions exist, are priced and verified, their CDRs carry the records
+// as OCPI signed_data, the readings are queryable and the connectors'
+// availability counts time in the states they reported. Then a reconnect
+// mid-transaction, and the refused handshakes.
 func TestOCPPJChargersEndToEnd(t *testing.T) {
 	t.Parallel()
 	e := newOCPPEnv(t)
 	ocppHarness(t)
+	// The transactions run from t0 for 3 minutes, in the recent past; the
+	// signed readings are their meterStart/meterStop (1.6: 1 → 3 kWh) and
+	// first/last energy values (2.0.1: 5 → 7 kWh).
+	t0 := time.Now().Add(-10 * time.Minute).Truncate(time.Millisecond)
+	t1 := t0.Add(3 * time.Minute)
+	sig16 := signSession(t, t0, t1, 1, 3)
+	sig201 := signSession(t, t0, t1, 5, 7)
+	env := func(s signedSession) []string {
+		b, _ := json.Marshal(s)
+		return []string{fmt.Sprintf("CP_T0=%d", t0.UnixMilli()), "CP_SIGNED=" + string(b)}
+	}
 	const pw16, pw201 = "secret-of-cb-16-aaaa", "secret-of-cs-201-bbbb"
 	e.chargeBox(e.admin, "CB-16", pw16)
 	e.chargeBox(e.admin, "CS-201", pw201)
@@ -142,7 +254,11 @@ func TestOCPPJChargersEndToEnd(t *testing.T) {
 			fmt.Sprintf(`{"source_id":%q,"valid_from":"2020-01-01T00:00:00Z"}`, box)), 201, "")
 	}
 
-	out, failed := chargePoint(t, "session16", e.endpoint(e.acme), "CB-16", pw16)
+	// The 1.6 charge box's key is registered; the 2.0.1 one sends its own.
+	expect(t, "register the OCMF key of CB-16", e.admin.do("PUT", "/v1/sources/"+e.sourceID("CB-16")+"/ocmf-public-key",
+		fmt.Sprintf(`{"public_key":%q}`, sig16.PublicKey)), 204, "")
+
+	out, failed := chargePoint(t, "session16", e.endpoint(e.acme), "CB-16", pw16, env(sig16)...)
 	if failed {
 		t.Fatalf("OCPP 1.6 charge point: %v", out)
 	}
@@ -151,7 +267,7 @@ func TestOCPPJChargersEndToEnd(t *testing.T) {
 		dig(out, "dataTransfer", "status") != "UnknownVendorId" || dig(out, "heartbeat", "currentTime") == nil {
 		t.Fatalf("OCPP 1.6 answers: %v", out)
 	}
-	out201, failed := chargePoint(t, "session201", e.endpoint(e.acme), "CS-201", pw201)
+	out201, failed := chargePoint(t, "session201", e.endpoint(e.acme), "CS-201", pw201, env(sig201)...)
 	if failed {
 		t.Fatalf("OCPP 2.0.1 charge point: %v", out201)
 	}
@@ -160,16 +276,30 @@ func TestOCPPJChargersEndToEnd(t *testing.T) {
 		t.Fatalf("OCPP 2.0.1 answers: %v", out201)
 	}
 
-	// The sessions, priced with the charge boxes' tariff: 2 kWh each.
-	for _, box := range []string{"CB-16/1", "CS-201/1"} {
+	// The sessions, priced with the charge boxes' tariff: 2 kWh each, the
+	// signed readings verified; their CDRs carry the records verbatim.
+	for box, sig := range map[string]signedSession{"CB-16/1": sig16, "CS-201/1": sig201} {
 		s := waitSessionPriced(t, e.admin, box)
-		if s["energy_kwh"] != "2" || s["total_excl_vat"] == nil || !strings.HasPrefix(s["tariff"].(string), tariff+"@") {
+		r := e.admin.do("GET", "/v1/sessions/"+s["id"].(string), "")
+		expect(t, "session of "+box, r, 200, "")
+		s = r.data()
+		if s["energy_kwh"] != "2" || s["total_excl_vat"] == nil || !strings.HasPrefix(s["tariff"].(string), tariff+"@") ||
+			s["signature_state"] != "verified" {
 			t.Fatalf("session of %s: %v", box, s)
+		}
+		r = e.admin.do("GET", "/v1/sessions/"+s["id"].(string)+"/cdr", "")
+		expect(t, "CDR of "+box, r, 200, "")
+		values, _ := dig(r.Body, "data", "signed_data", "signed_values").([]any)
+		if len(values) != 2 || dig(r.Body, "data", "signed_data", "encoding_method") != "OCMF" ||
+			dig(values[0], "nature") != "Start" || dig(values[0], "signed_data") != sig.Begin ||
+			dig(values[1], "nature") != "End" || dig(values[1], "signed_data") != sig.End {
+			t.Fatalf("CDR signed_data of %s: %v", box, dig(r.Body, "data", "signed_data"))
 		}
 	}
 	// The meter values are readings of the connectors (meterStart and
-	// meterStop are not).
-	for box, want := range map[string]int{"CB-16/1": 2, "CS-201/1": 4} {
+	// meterStop are not); the 1.6 box's signed Begin and End readings are
+	// two more, the 2.0.1 one's sign values it sends anyway.
+	for box, want := range map[string]int{"CB-16/1": 4, "CS-201/1": 4} {
 		r := e.reader.do("GET", "/v1/sources?external_id="+box, "")
 		expect(t, "find "+box, r, 200, "")
 		list, _ := r.Body["data"].([]any)
@@ -197,6 +327,21 @@ func TestOCPPJChargersEndToEnd(t *testing.T) {
 			return fmt.Sprint(got) == fmt.Sprint(want)
 		}) {
 			t.Fatalf("states of %s: %v, want %v", box, got, want)
+		}
+	}
+	// The availability route counts the connectors' time in those states.
+	from := t0.UTC().Truncate(time.Hour).Format(time.RFC3339)
+	to := time.Now().UTC().Truncate(time.Hour).Add(time.Hour).Format(time.RFC3339)
+	for box, state := range map[string]string{"CB-16/1": "Preparing", "CS-201/1": "Occupied"} {
+		r := e.reader.do("GET", "/v1/sources/"+e.sourceID(box)+"/availability?from="+from+"&to="+to+"&bucket=1h", "")
+		expect(t, "availability of "+box, r, 200, "")
+		var secs float64
+		for _, b := range rows(t, r) {
+			n, _ := dig(b, "seconds", state).(float64)
+			secs += n
+		}
+		if secs <= 0 {
+			t.Fatalf("availability of %s: no time %s: %v", box, state, r.Body)
 		}
 	}
 

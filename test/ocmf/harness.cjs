@@ -4,6 +4,9 @@
 //
 //   node harness.cjs sign            prints [{name, curve, record, publicKey}]
 //   node harness.cjs verify < items  reads [{record, publicKey}], prints [{verified, error}]
+//   node harness.cjs session < span  reads {begin: {time, kwh}, end: {time, kwh}},
+//                                    prints {begin, end, publicKey}: the Begin and End
+//                                    records of one transaction, signed with one P-256 key
 //
 // Keys are generated afresh on every run; public keys are hex DER
 // SubjectPublicKeyInfo, as a charger registers them. CommonJS because the
@@ -114,6 +117,16 @@ async function verify(items) {
   return out;
 }
 
+// session signs the Begin and End records of one transaction, at the
+// times and register readings the caller's charge point reports.
+async function session(span) {
+  const signer = new Signer(backend);
+  const { privateKey, publicKeyHex } = keyPair('secp256r1');
+  const method = curves.secp256r1.method;
+  const rec = (r, tx) => signer.sign(payload([reading(new Date(r.time), tx, r.kwh, 'kWh')]), privateKey, method);
+  return { begin: await rec(span.begin, 'B'), end: await rec(span.end, 'E'), publicKey: publicKeyHex };
+}
+
 function readStdin() {
   return new Promise((resolve, reject) => {
     const chunks = [];
@@ -129,8 +142,10 @@ async function main() {
     process.stdout.write(JSON.stringify(await sign()) + '\n');
   } else if (mode === 'verify') {
     process.stdout.write(JSON.stringify(await verify(JSON.parse(await readStdin()))) + '\n');
+  } else if (mode === 'session') {
+    process.stdout.write(JSON.stringify(await session(JSON.parse(await readStdin()))) + '\n');
   } else {
-    throw new Error('usage: node harness.cjs sign | verify');
+    throw new Error('usage: node harness.cjs sign | verify | session');
   }
 }
 

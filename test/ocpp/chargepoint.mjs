@@ -7,6 +7,11 @@
 //
 // endpoint is ws://host:port/ocpp/<tenant id>. Prints one JSON object on
 // stdout: what the scenario saw. Exits non-zero when the scenario fails.
+//
+// Optional environment: CP_T0, the transaction's start in Unix
+// milliseconds; CP_SIGNED, JSON {begin, end, publicKey}: OCMF records of
+// the transaction's Begin and End readings and the hex key that signed them,
+// which the session scenarios send as signed meter values.
 import { RPCClient } from 'ocpp-rpc';
 
 const [scenario, endpoint, identity, password] = process.argv.slice(2);
@@ -20,7 +25,16 @@ function client(protocol, pass = password) {
 
 // Times a few minutes in the past, one per step, so that they are ordered
 // and never ahead of the server's clock.
-const t0 = Date.now() - 10 * 60 * 1000;
+const t0 = process.env.CP_T0 ? Number(process.env.CP_T0) : Date.now() - 10 * 60 * 1000;
+const signed = process.env.CP_SIGNED ? JSON.parse(process.env.CP_SIGNED) : null;
+
+// OCPP 1.6 carries a signed record as a SignedData sampled value.
+const signed16 = (record, context) => ({ value: record, format: 'SignedData', context, measurand: 'Energy.Active.Import.Register' });
+// OCPP 2.0.1 carries it in signedMeterValue, base64, with the key.
+const signed201 = (record) => ({
+    signedMeterData: Buffer.from(record).toString('base64'), signingMethod: 'ECDSA-secp256r1-SHA256',
+    encodingMethod: 'OCMF', publicKey: Buffer.from(signed.publicKey, 'hex').toString('base64'),
+});
 const at = (minutes) => new Date(t0 + minutes * 60 * 1000).toISOString();
 
 async function session16(cli) {
@@ -34,6 +48,7 @@ async function session16(cli) {
     out.meterValues = await cli.call('MeterValues', {
         connectorId: 1, transactionId,
         meterValue: [
+            ...(signed ? [{ timestamp: at(0), sampledValue: [signed16(signed.begin, 'Transaction.Begin')] }] : []),
             { timestamp: at(1), sampledValue: [{ value: '1500', measurand: 'Energy.Active.Import.Register', unit: 'Wh' }, { value: '7.2', measurand: 'Power.Active.Import', unit: 'kW' }] },
             { timestamp: at(2), sampledValue: [{ value: '2000', measurand: 'Energy.Active.Import.Register', unit: 'Wh' }, { value: '7.2', measurand: 'Power.Active.Import', unit: 'kW' }] },
         ],
@@ -41,7 +56,8 @@ async function session16(cli) {
     out.dataTransfer = await cli.call('DataTransfer', { vendorId: 'com.example' });
     out.firmware = await cli.call('FirmwareStatusNotification', { status: 'Idle' });
     out.diagnostics = await cli.call('DiagnosticsStatusNotification', { status: 'Idle' });
-    out.stop = await cli.call('StopTransaction', { transactionId, idTag: 'TAG-16', meterStop: 3000, timestamp: at(3), reason: 'Local' });
+    const transactionData = signed ? { transactionData: [{ timestamp: at(3), sampledValue: [signed16(signed.end, 'Transaction.End')] }] } : {};
+    out.stop = await cli.call('StopTransaction', { transactionId, idTag: 'TAG-16', meterStop: 3000, timestamp: at(3), reason: 'Local', ...transactionData });
     // A resent StopTransaction (the answer was lost) changes nothing.
     out.stopAgain = await cli.call('StopTransaction', { transactionId, idTag: 'TAG-16', meterStop: 3000, timestamp: at(3), reason: 'Local' });
     return out;
@@ -54,11 +70,14 @@ async function session201(cli) {
     out.status = await cli.call('StatusNotification', { timestamp: at(0), connectorStatus: 'Occupied', evseId: 1, connectorId: 1 });
     out.authorize = await cli.call('Authorize', { idToken: { idToken: 'TOKEN-201', type: 'ISO14443' } });
     const tx = { transactionId: 'TX-201-1' };
-    const energy = (minutes, wh) => ({ timestamp: at(minutes), sampledValue: [{ value: wh, measurand: 'Energy.Active.Import.Register', unitOfMeasure: { unit: 'Wh' } }] });
+    const energy = (minutes, wh, record, context) => ({ timestamp: at(minutes), sampledValue: [{
+        value: wh, measurand: 'Energy.Active.Import.Register', unitOfMeasure: { unit: 'Wh' },
+        ...(signed && record ? { context, signedMeterValue: signed201(record) } : {}),
+    }] });
     out.started = await cli.call('TransactionEvent', {
         eventType: 'Started', timestamp: at(0), triggerReason: 'Authorized', seqNo: 0,
         transactionInfo: { ...tx, chargingState: 'Charging' }, idToken: { idToken: 'TOKEN-201', type: 'ISO14443' },
-        evse: { id: 1, connectorId: 1 }, meterValue: [energy(0, 5000)],
+        evse: { id: 1, connectorId: 1 }, meterValue: [energy(0, 5000, signed?.begin, 'Transaction.Begin')],
     });
     out.meterValues = await cli.call('MeterValues', { evseId: 1, meterValue: [energy(1, 5500), energy(2, 6000)] });
     out.notifyEvent = await cli.call('NotifyEvent', { generatedAt: at(2), seqNo: 0, eventData: [{ eventId: 1, timestamp: at(2), trigger: 'Delta', actualValue: 'x', eventNotificationType: 'HardWiredNotification', component: { name: 'EVSE' }, variable: { name: 'Power' } }] });
@@ -67,7 +86,7 @@ async function session201(cli) {
     out.firmware = await cli.call('FirmwareStatusNotification', { status: 'Idle' });
     out.ended = await cli.call('TransactionEvent', {
         eventType: 'Ended', timestamp: at(3), triggerReason: 'EVCommunicationLost', seqNo: 1,
-        transactionInfo: { ...tx, chargingState: 'Idle', stoppedReason: 'EVDisconnected' }, meterValue: [energy(3, 7000)],
+        transactionInfo: { ...tx, chargingState: 'Idle', stoppedReason: 'EVDisconnected' }, meterValue: [energy(3, 7000, signed?.end, 'Transaction.End')],
     });
     return out;
 }
