@@ -32,7 +32,7 @@ func Mount(r fiber.Router, s *Service) {
 type handlers struct{ s *Service }
 
 func (h handlers) readings(c *fiber.Ctx) error {
-	body, err := h.body(c)
+	body, err := api.ReadBody(c)
 	if err != nil {
 		return err
 	}
@@ -75,7 +75,7 @@ func (h handlers) ocppMeterValues(c *fiber.Ctx) error {
 	if err := ValidateChargeBox(box); err != nil {
 		return err
 	}
-	body, err := h.body(c)
+	body, err := api.ReadBody(c)
 	if err != nil {
 		return err
 	}
@@ -175,10 +175,4 @@ func (s *Service) ingestAll(ctx context.Context, tenantID int64, rows []Row, rej
 			Details: map[string]any{"rejected": res.Rejected, "rejected_total": res.RejectedTotal, "rejected_listed_max": MaxRejected}}
 	}
 	return res, nil
-}
-
-// body returns the request body, gunzipped when it is gzip, bounded by
-// the route's limit (api.ReadBody; the server sets it per route class).
-func (h handlers) body(c *fiber.Ctx) ([]byte, error) {
-	return api.ReadBody(c)
 }

@@ -19,8 +19,6 @@ type Service struct {
 	Catalog  Catalog
 	Limits   Limits
 	Metrics  *Metrics
-	// MaxBody bounds a request body after decompression, in bytes.
-	MaxBody int
 	// Signed keeps the signed meter values of OCPP MeterValues with their
 	// session (sessions.Service); nil keeps none.
 	Signed SignedStore

@@ -15,7 +15,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/gridmetrics/gridmetrics/availability"
-	"github.com/gridmetrics/gridmetrics/schema/dbtest"
 )
 
 // TestAvailability drives connector availability through the real server:
@@ -24,7 +23,7 @@ import (
 // endpoint records it, and the answers per connector and per site.
 func TestAvailability(t *testing.T) {
 	t.Parallel()
-	e, dbURL := newAvailabilityEnv(t)
+	e, dbURL := newSessionEnvURL(t)
 	r := e.admin.do("POST", "/v1/sources", `{"external_id":"CB-AV","kind":"charger","site_id":"depot-av","timezone":"Europe/Berlin"}`)
 	expect(t, "register the charge box", r, 201, "")
 
@@ -127,25 +126,6 @@ func TestAvailability(t *testing.T) {
 	if err := pool.QueryRow(context.Background(), `SELECT count(*) FROM availability_changes`).Scan(&n); err != nil || n != 6 {
 		t.Fatalf("%d changes stored (err %v), want 6", n, err)
 	}
-}
-
-// newAvailabilityEnv is newSessionEnv that also gives the database's URL:
-// the test records connection states the way the OCPP-J endpoint does,
-// through the store.
-func newAvailabilityEnv(t *testing.T) (sessionEnv, string) {
-	t.Helper()
-	dbURL := dbtest.NewURL(t)
-	acme := tenantID(t, cli(t, dbURL, "tenant", "create", "--name", "acme", "--auto-register"))
-	other := tenantID(t, cli(t, dbURL, "tenant", "create", "--name", "other"))
-	key := func(tenant, scopes string) string {
-		return strings.TrimSpace(cli(t, dbURL, "apikey", "create", "--tenant", tenant, "--scopes", scopes))
-	}
-	m := startServer(t, dbURL, "--rate-limit", "0")
-	base := "http://" + m.Addr()
-	return sessionEnv{t: t, base: base,
-		admin: client{t, base, key(acme, "ingest,read,billing,admin")}, reader: client{t, base, key(acme, "read")},
-		billing: client{t, base, key(acme, "billing")}, ingester: client{t, base, key(acme, "ingest")},
-		stranger: client{t, base, key(other, "ingest,read,billing,admin")}}, dbURL
 }
 
 // gzipPost posts a gzipped JSON body: small on the wire, so the server

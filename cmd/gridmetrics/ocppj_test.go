@@ -18,8 +18,6 @@ import (
 
 	"github.com/fasthttp/websocket"
 	"github.com/jackc/pgx/v5"
-
-	"github.com/gridmetrics/gridmetrics/schema/dbtest"
 )
 
 // The OCPP-J endpoint end to end: real charge points (the ocpp-rpc client
@@ -40,13 +38,7 @@ type ocppEnv struct {
 
 func newOCPPEnv(t *testing.T, serverArgs ...string) ocppEnv {
 	t.Helper()
-	dbURL := dbtest.NewURL(t)
-	acme := tenantID(t, cli(t, dbURL, "tenant", "create", "--name", "acme", "--auto-register"))
-	other := tenantID(t, cli(t, dbURL, "tenant", "create", "--name", "other"))
-	key := func(tenant, scopes string) string {
-		return strings.TrimSpace(cli(t, dbURL, "apikey", "create", "--tenant", tenant, "--scopes", scopes))
-	}
-	m := startServer(t, dbURL, append([]string{"--rate-limit", "0"}, serverArgs...)...)
+	m, dbURL, acme, other, key := twoTenants(t, serverArgs...)
 	base := "http://" + m.Addr()
 	return ocppEnv{t: t, addr: m.Addr(), dbURL: dbURL, acme: acme, other: other,
 		admin: client{t, base, key(acme, "ingest,read,billing,admin")}, otherAdmin: client{t, base, key(other, "admin")},

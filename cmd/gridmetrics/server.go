@@ -113,7 +113,6 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		Catalog:  ingest.NewCatalog(metrics),
 		Limits:   ingest.Limits{MaxSkew: m.Config.MaxSkew, RawRetention: m.Config.RawRetention},
 		Metrics:  ingestMetrics,
-		MaxBody:  min(m.Config.HTTP.IngestBody, m.Config.BodyLimit),
 	}
 
 	if m.Config.RunRollups {

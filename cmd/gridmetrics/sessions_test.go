@@ -32,22 +32,37 @@ type sessionEnv struct {
 	admin, reader, billing, ingester, stranger client
 }
 
-func newSessionEnv(t *testing.T, serverArgs ...string) sessionEnv {
+// twoTenants creates tenant acme, which registers OCPP charge boxes and
+// connectors on first sight, and tenant other on a fresh database, and
+// starts a server on it without a rate limit (the tests' pulls outrun the
+// default). key creates an API key of a tenant.
+func twoTenants(t *testing.T, serverArgs ...string) (m *Main, dbURL, acme, other string, key func(tenant, scopes string) string) {
 	t.Helper()
-	dbURL := dbtest.NewURL(t)
-	// OCPP routes register charge boxes and connectors on first sight
-	// only for tenants that allow it.
-	acme := tenantID(t, cli(t, dbURL, "tenant", "create", "--name", "acme", "--auto-register"))
-	other := tenantID(t, cli(t, dbURL, "tenant", "create", "--name", "other"))
-	key := func(tenant, scopes string) string {
+	dbURL = dbtest.NewURL(t)
+	acme = tenantID(t, cli(t, dbURL, "tenant", "create", "--name", "acme", "--auto-register"))
+	other = tenantID(t, cli(t, dbURL, "tenant", "create", "--name", "other"))
+	key = func(tenant, scopes string) string {
 		return strings.TrimSpace(cli(t, dbURL, "apikey", "create", "--tenant", tenant, "--scopes", scopes))
 	}
-	m := startServer(t, dbURL, append([]string{"--rate-limit", "0"}, serverArgs...)...) // the pulls below outrun the default
+	m = startServer(t, dbURL, append([]string{"--rate-limit", "0"}, serverArgs...)...)
+	return m, dbURL, acme, other, key
+}
+
+func newSessionEnv(t *testing.T, serverArgs ...string) sessionEnv {
+	t.Helper()
+	env, _ := newSessionEnvURL(t, serverArgs...)
+	return env
+}
+
+// newSessionEnvURL is newSessionEnv that also gives the database's URL.
+func newSessionEnvURL(t *testing.T, serverArgs ...string) (sessionEnv, string) {
+	t.Helper()
+	m, dbURL, acme, other, key := twoTenants(t, serverArgs...)
 	base := "http://" + m.Addr()
 	return sessionEnv{t: t, base: base,
 		admin: client{t, base, key(acme, "ingest,read,billing,admin")}, reader: client{t, base, key(acme, "read")},
 		billing: client{t, base, key(acme, "billing")}, ingester: client{t, base, key(acme, "ingest")},
-		stranger: client{t, base, key(other, "ingest,read,billing,admin")}}
+		stranger: client{t, base, key(other, "ingest,read,billing,admin")}}, dbURL
 }
 
 // evTariff bills 0.30/kWh, 1.00 per hour charging and 5.00 per hour
