@@ -121,8 +121,20 @@ func (svc *Service) StoreSigned(ctx context.Context, tenantID int64, box string,
 	if len(values) == 0 {
 		return nil, nil
 	}
-	var id int64
-	var sourceID *int64
+	id, sourceID, err := svc.store.sessionOfSigned(ctx, tenantID, box, connector, transactionID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find the session of signed values: %w", err)
+	}
+	return svc.keepSigned(ctx, id, sourceID, values)
+}
+
+// sessionOfSigned finds the session that signed values of a charge box
+// belong to: the 1.6 transaction transactionID when given, else the
+// session active on the connector. pgx.ErrNoRows when there is none.
+func (st *Store) sessionOfSigned(ctx context.Context, tenantID int64, box string, connector int, transactionID string) (id int64, sourceID *int64, err error) {
 	q := `SELECT s.id, s.source_id FROM sessions s WHERE s.tenant_id = $1 AND s.charge_box_id = $2 AND s.external_id = $3`
 	args := []any{tenantID, box, transactionID}
 	if transactionID == "" {
@@ -131,14 +143,8 @@ func (svc *Service) StoreSigned(ctx context.Context, tenantID int64, box string,
 			ORDER BY s.start_time DESC LIMIT 1`
 		args[2] = ingest.OCPPSourceExternalID(box, connector)
 	}
-	err := svc.store.db.QueryRow(ctx, q, args...).Scan(&id, &sourceID)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("find the session of signed values: %w", err)
-	}
-	return svc.keepSigned(ctx, id, sourceID, values)
+	err = st.db.QueryRow(ctx, q, args...).Scan(&id, &sourceID)
+	return id, sourceID, err
 }
 
 // keepSigned checks and stores signed values on session id.
