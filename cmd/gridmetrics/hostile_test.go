@@ -59,6 +59,8 @@ var bodyRoutes = []struct{ method, path string }{
 	{http.MethodPost, "/v1/sessions/ses_missing/stop"},
 	{http.MethodPost, "/v1/sources"},
 	{http.MethodPatch, "/v1/sources/src_missing"},
+	{http.MethodPut, "/v1/sources/src_missing/ocpp-password"},
+	{http.MethodPut, "/v1/sources/src_missing/ocmf-public-key"},
 	{http.MethodPost, "/v1/tariffs"},
 	{http.MethodPut, "/v1/tariffs/tar_missing"},
 	{http.MethodPost, "/v1/tariffs/tar_missing/quote"},
