@@ -19,17 +19,19 @@ db: ## start (or reuse) the private PostgreSQL cluster in .data/pg
 	@scripts/pg.sh dev
 
 .PHONY: run
-run: build ## start the database, prepare the demo tenant and key, serve on 127.0.0.1:8080
+run: build ## start the database and, when mosquitto is installed, the MQTT broker; prepare the demo tenant and key, serve on 127.0.0.1:8080
 	@url=$$(scripts/pg.sh dev) && \
 	GRIDMETRICS_DATABASE_URL=$$url $(BIN) demo --env-file .data/demo.env --url http://$(ADDR) && \
+	if [ -z "$${GRIDMETRICS_MQTT_URL:-}" ] && mqtt=$$(scripts/mosquitto.sh dev); then export GRIDMETRICS_MQTT_URL=$$mqtt; fi && \
 	exec env GRIDMETRICS_DATABASE_URL=$$url GRIDMETRICS_ADDR=$(ADDR) $(BIN) serve
 
 .PHONY: test
 test: test-postgres test-timescale test-fuzz ## the whole suite: on PostgreSQL, then the stores on TimescaleDB, then every fuzz target briefly
 
 .PHONY: test-postgres
-test-postgres: ## every package against the private PostgreSQL test cluster
-	@url=$$(scripts/pg.sh test) && \
+test-postgres: ## every package against the private PostgreSQL test cluster (and private mosquitto brokers)
+	@scripts/mosquitto.sh install && \
+	url=$$(scripts/pg.sh test) && \
 	GRIDMETRICS_TEST_DATABASE_URL=$$url $(GO) test -count=1 -race ./...
 
 .PHONY: test-timescale
@@ -78,11 +80,11 @@ lint: ## gofmt and go vet
 	$(GO) vet ./...
 
 .PHONY: db-stop
-db-stop: ## stop the private clusters
-	@scripts/pg.sh stop dev; scripts/pg.sh stop test
+db-stop: ## stop the private clusters and the development MQTT broker
+	@scripts/pg.sh stop dev; scripts/pg.sh stop test; scripts/mosquitto.sh stop dev
 
 .PHONY: clean
-clean: db-stop ## stop the clusters and remove .data and bin
+clean: db-stop ## stop the clusters and the broker, remove .data and bin
 	rm -rf .data bin
 
 BENCH_INGEST_FLAGS ?=
