@@ -46,6 +46,13 @@ func DecodeJSON(body []byte) (rows []Row, rejected []RowError, err error) {
 	return rows, rej.List, err
 }
 
+// DecodeReadingsJSON is DecodeJSON for other entry points (the MQTT
+// "readings" preset) that need its row bound and its full count of
+// rejections: past maxRows (when positive) it stops with a *TooLargeError.
+func DecodeReadingsJSON(body []byte, maxRows int) ([]Row, Rejections, error) {
+	return decodeJSON(body, maxRows)
+}
+
 // decodeJSON is DecodeJSON with a bound on the rows returned: past maxRows
 // (when positive) it stops with a *TooLargeError.
 func decodeJSON(body []byte, maxRows int) (rows []Row, rejected Rejections, err error) {
