@@ -53,11 +53,11 @@ func (h handlers) readings(c *fiber.Ctx) error {
 	default:
 		return api.Validation("Content-Type", "%q is not accepted; send %s, %s or %s", c.Get(fiber.HeaderContentType), MediaJSON, MediaCSV, MediaArrow)
 	}
-	rows, rejected, err := decode(body, h.s.maxRows())
+	rows, rejected, err := decode(body, h.s.MaxRows())
 	if err != nil {
 		return decodeError(err)
 	}
-	return h.answer(c, rows, rejected, registerMeters)
+	return h.answer(c, rows, rejected, RegisterMeters)
 }
 
 // decodeError is the answer to a body a decoder refused: 413 for one past

@@ -125,9 +125,9 @@ func sourceRejection(r Row, reason error) RowError {
 	return rowErr(r.Index, CodeInvalidSource, "%v", reason)
 }
 
-// maxRows is the most rows one request may carry: a submission larger than
+// MaxRows is the most rows one request (or message) may carry: a submission larger than
 // the queue could never be let in.
-func (s *Service) maxRows() int { return s.Pipeline.cfg.QueueRows }
+func (s *Service) MaxRows() int { return s.Pipeline.cfg.QueueRows }
 
 func (s *Service) submit(ctx context.Context, points []Point) error {
 	done, err := s.Pipeline.Submit(points)
@@ -167,9 +167,9 @@ func uniqueSources(rows []Row) []string {
 	return out
 }
 
-// registerMeters registers unknown sources as meters, for tenants with
+// RegisterMeters registers unknown sources as meters, for tenants with
 // auto-registration on.
-func registerMeters(missing []string) []sources.NewSource {
+func RegisterMeters(missing []string) []sources.NewSource {
 	out := make([]sources.NewSource, len(missing))
 	for i, ref := range missing {
 		out[i] = sources.NewSource{ExternalID: ref, Kind: sources.KindMeter}

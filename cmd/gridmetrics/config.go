@@ -14,6 +14,7 @@ import (
 	"github.com/gridmetrics/gridmetrics/api"
 	"github.com/gridmetrics/gridmetrics/auth"
 	"github.com/gridmetrics/gridmetrics/ingest"
+	"github.com/gridmetrics/gridmetrics/mqtt"
 	"github.com/gridmetrics/gridmetrics/ocppj"
 	"github.com/gridmetrics/gridmetrics/query"
 	"github.com/gridmetrics/gridmetrics/rollups"
@@ -74,6 +75,8 @@ type Config struct {
 	Sessions sessions.Config
 	// OCPPJ configures the chargers' WebSocket endpoint (bindOCPPJ).
 	OCPPJ ocppj.Config
+	// MQTT is the broker subscription (bindMQTT); off without a URL.
+	MQTT mqtt.Config
 
 	Rollups            rollups.Config
 	RunRollups         bool
@@ -207,6 +210,7 @@ func (c *Config) bindServer(b *binder) {
 	c.DBPools.bind(b)
 	c.HTTP.bind(b, &c.BodyLimit)
 	c.bindOCPPJ(b)
+	c.bindMQTT(b)
 	b.duration(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a graceful shutdown waits for requests in flight")
 	b.float(&c.RateLimit, "rate-limit", 100, "requests per second allowed per credential; 0 disables")
 	b.int(&c.RateBurst, "rate-burst", 200, "requests allowed at once above the rate")
@@ -293,6 +297,9 @@ func (c Config) validateServer() error {
 			c.Rollups.Lateness, c.Ingest.InvalidationHorizon))
 	}
 	errs = append(errs, c.HTTP.validate(c.BodyLimit)...)
+	if err := c.validateMQTT(); err != nil {
+		return err
+	}
 	if err := c.validateOCPPJ(); err != nil {
 		errs = append(errs, err)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/gridmetrics/gridmetrics/availability"
 	"github.com/gridmetrics/gridmetrics/idtags"
 	"github.com/gridmetrics/gridmetrics/ingest"
+	"github.com/gridmetrics/gridmetrics/mqtt"
 	"github.com/gridmetrics/gridmetrics/ocppj"
 	"github.com/gridmetrics/gridmetrics/query"
 	"github.com/gridmetrics/gridmetrics/recovery"
@@ -39,6 +40,7 @@ type Main struct {
 	rollups  *rollups.Runner
 	sessions *sessions.Service
 	ocppj    *ocppj.Server     // the chargers' OCPP-J endpoint
+	mqtt     *mqtt.Subscriber  // the broker subscription, when one is set
 	pricing  *sessions.Service // the sessions' pricing worker, on the jobs pool
 	app      *fiber.App
 	ln       net.Listener
@@ -163,6 +165,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	m.mountOCPPJ(m.app, v1, authn, ingestService, m.sessions, availabilityService.Endpoint(), reg)
 	m.ocppj.IDTags = idTagService
 	go m.ocppj.ListenPasswordChanges(bg, m.pools.job, m.Log)
+	if err := m.mountMQTT(v1, ingestService, reg); err != nil {
+		return err
+	}
 
 	if m.ln, err = net.Listen("tcp", m.Config.Addr); err != nil {
 		return fmt.Errorf("listen on %s: %w", m.Config.Addr, err)
@@ -200,6 +205,11 @@ func (m *Main) Close() error {
 			err = errors.Join(err, m.serveErr)
 		}
 	}
+	// Before the pipeline closes: MQTT messages in flight commit and are
+	// acknowledged, or stay with the broker, which sends them again.
+	mqttCtx, cancelMQTT := context.WithDeadline(context.Background(), deadline)
+	m.closeMQTT(mqttCtx)
+	cancelMQTT()
 	ctx, cancel := context.WithDeadline(context.Background(), deadline.Add(time.Second))
 	defer cancel()
 	err = errors.Join(err, m.closeMetrics())
@@ -224,7 +234,7 @@ func (m *Main) Close() error {
 // ready reports the backend and schema version; it fails when the database
 // is unreachable or the schema is behind.
 func (m *Main) ready(ctx context.Context) (map[string]any, error) {
-	facts := map[string]any{"backend": m.backend}
+	facts := map[string]any{"backend": m.backend, "mqtt": m.mqttFact()}
 	// The auth pool: what every request needs first, and never held long.
 	st, err := schema.ReadStatus(ctx, m.pools.auth)
 	switch {
