@@ -89,8 +89,9 @@ type rowSink struct {
 	err     error // *ingest.TooLargeError once past maxRows
 }
 
-// add appends a row, or rejects a value that is not finite.
-func (s *rowSink) add(source, metric, unit string, t time.Time, v float64) {
+// add appends a row, or rejects a value that is not finite; path names
+// where the value was, for the rejection.
+func (s *rowSink) add(path, source, metric, unit string, t time.Time, v float64) {
 	if s.err != nil {
 		return
 	}
@@ -98,7 +99,7 @@ func (s *rowSink) add(source, metric, unit string, t time.Time, v float64) {
 	s.next++
 	if math.IsNaN(v) || math.IsInf(v, 0) {
 		s.out.Rejected.Add(ingest.RowError{Index: i, Code: ingest.CodeInvalidValue,
-			Message: fmt.Sprintf("%s: %v is not a finite number", metric, v)})
+			Message: fmt.Sprintf("%s: %v is not a finite number", path, v)})
 		return
 	}
 	if s.maxRows > 0 && len(s.out.Rows) >= s.maxRows {

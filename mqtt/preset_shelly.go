@@ -176,7 +176,7 @@ func shellyStatus(s *rowSink, source string, t time.Time, path string, fields ma
 			s.reject(ingest.CodeMalformed, "%s: expected a number, got %s", at, jsonKind(val))
 			continue
 		}
-		s.add(source, sf.metric, sf.unit, t, v)
+		s.add(at, source, sf.metric, sf.unit, t, v)
 		if s.err != nil {
 			return
 		}

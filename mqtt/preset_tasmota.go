@@ -137,7 +137,7 @@ func decodeTasmota(m Message, device string, maxRows int) (Decoded, error) {
 // of up to three phases.
 func tasmotaValue(s *rowSink, device string, t time.Time, path string, tf tasmotaField, raw json.RawMessage) {
 	if v, ok := jsonNumber(raw); ok {
-		s.add(device, tf.metric, tf.unit, t, v)
+		s.add(path, device, tf.metric, tf.unit, t, v)
 		return
 	}
 	if jsonKind(raw) != "an array" {
@@ -166,17 +166,17 @@ func tasmotaValue(s *rowSink, device string, t time.Time, path string, tf tasmot
 	}
 	switch tf.arrays {
 	case firstOnly:
-		s.add(device, tf.metric, tf.unit, t, phases[0])
+		s.add(path+"[0]", device, tf.metric, tf.unit, t, phases[0])
 		return
 	case sumOnly:
-		s.add(device, tf.metric, tf.unit, t, sum)
+		s.add(path+" (sum)", device, tf.metric, tf.unit, t, sum)
 		return
 	}
 	for i, v := range phases {
-		s.add(device, tf.phase+strconv.Itoa(i+1), tf.unit, t, v)
+		s.add(fmt.Sprintf("%s[%d]", path, i), device, tf.phase+strconv.Itoa(i+1), tf.unit, t, v)
 	}
 	if tf.arrays == phasesAndSum {
-		s.add(device, tf.metric, tf.unit, t, sum)
+		s.add(path+" (sum)", device, tf.metric, tf.unit, t, sum)
 	}
 }
 

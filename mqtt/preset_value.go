@@ -89,7 +89,7 @@ func decodeValue(m Message, device string, maxRows int) (Decoded, error) {
 		s.reject(ingest.CodeUnknownMetric, "metric %q (topic level) is not in the catalogue (GET /v1/metrics lists them)", metric)
 		return s.result()
 	}
-	s.add(device, metric, unit, utcMicro(t), v)
+	s.add("value", device, metric, unit, utcMicro(t), v)
 	return s.result()
 }
 

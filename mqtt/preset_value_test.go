@@ -34,7 +34,7 @@ func TestDecodeValue(t *testing.T) {
 		{name: "Kathmandu offset", topic: "value/m1/voltage/V", payload: `{"value":229,"time":"2026-12-02T14:45:00+05:45"}`,
 			want: []ingest.Row{row(0, "m1", "voltage", "V", time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC), 229)}},
 
-		{name: "NaN", topic: "value/m1/voltage/V", payload: "NaN", wantRejected: []string{"0 " + ingest.CodeInvalidValue + " voltage: NaN"}},
+		{name: "NaN", topic: "value/m1/voltage/V", payload: "NaN", wantRejected: []string{"0 " + ingest.CodeInvalidValue + " value: NaN"}},
 		{name: "negative infinity", topic: "value/m1/voltage/V", payload: "-Inf", wantRejected: []string{"0 " + ingest.CodeInvalidValue + " not a finite"}},
 		{name: "infinity", topic: "value/m1/voltage/V", payload: "+infinity", wantRejected: []string{"0 " + ingest.CodeInvalidValue + " not a finite"}},
 		{name: "out of range", topic: "value/m1/voltage/V", payload: "1e400", wantRejected: []string{"0 " + ingest.CodeInvalidValue + " +Inf"}},
