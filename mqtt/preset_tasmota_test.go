@@ -59,7 +59,7 @@ func TestDecodeTasmota(t *testing.T) {
 			payload: `{"StatusSNS":` + tasmotaSensor + `}`, want: plug(at)},
 		{name: "device of several levels", topic: "tasmota/floor-2/plug-7/tele/SENSOR",
 			payload: `{"Time":"2026-12-02T10:15:00","ENERGY":{"Power":5}}`,
-			want: []ingest.Row{row(0, "floor-2/plug-7", "power_import", "W", at.Add(time.Hour), 5)}},
+			want:    []ingest.Row{row(0, "floor-2/plug-7", "power_import", "W", at.Add(time.Hour), 5)}},
 
 		// Local times at the daylight saving changes of Europe/Berlin.
 		{name: "before spring forward", topic: "tasmota/plug-7/tele/SENSOR", zone: berlin,
@@ -113,7 +113,7 @@ func TestDecodeTasmota(t *testing.T) {
 			}},
 		{name: "other sensors beside ENERGY are skipped", topic: "tasmota/m/tele/SENSOR",
 			payload: `{"Time":"2026-12-02T10:15:00","DS18B20":{"Id":"0316A279DAFF","Temperature":21.4},"ENERGY":{"Power":7},"TempUnit":"C"}`,
-			want: []ingest.Row{row(0, "m", "power_import", "W", at.Add(time.Hour), 7)}},
+			want:    []ingest.Row{row(0, "m", "power_import", "W", at.Add(time.Hour), 7)}},
 
 		{name: "unknown field, bad values, rows around them", topic: "tasmota/m/tele/SENSOR",
 			payload: `{"Time":"2026-12-02T10:15:00","ENERGY":{"Total":1,"Wobble":3,"Power":"120","Voltage":[1,2,3,4],"Current":[],"Frequency":null,"ExportActive":[1,"x"],"Export":1e400,"Power":[1e400,1],"Voltage":5}}`,
