@@ -71,19 +71,11 @@ type Broker struct {
 // and when the test failed the tail of its log is printed.
 func Start(t testing.TB, opts Options) *Broker {
 	t.Helper()
-	bin := findBroker()
-	if bin == "" {
-		missing(t, "mosquitto")
+	b, err := Launch(t.TempDir(), opts)
+	if m := (*NotInstalledError)(nil); errors.As(err, &m) {
+		missing(t, m.Program)
 	}
-	if _, err := exec.LookPath("mosquitto_passwd"); err != nil {
-		missing(t, "mosquitto_passwd")
-	}
-	if _, err := exec.LookPath("mosquitto_pub"); err != nil {
-		missing(t, "mosquitto_pub")
-	}
-	b := &Broker{dir: t.TempDir(), bin: bin}
-	b.logPath = filepath.Join(b.dir, "mosquitto.log")
-	if err := b.writeAuth(opts.Users); err != nil {
+	if err != nil {
 		t.Fatalf("mqtttest: %v", err)
 	}
 	t.Cleanup(func() {
@@ -92,23 +84,52 @@ func Start(t testing.TB, opts Options) *Broker {
 		}
 		b.signal(syscall.SIGKILL)
 	})
+	return b
+}
+
+// NotInstalledError is Launch's error when a program the broker needs
+// (mosquitto, mosquitto_passwd, mosquitto_pub) is not installed.
+type NotInstalledError struct{ Program string }
+
+func (e *NotInstalledError) Error() string {
+	return e.Program + " is not installed (scripts/mosquitto.sh install installs it)"
+}
+
+// Launch starts a broker in dir, which it keeps its configuration, log
+// and persistence in, for programs that are not tests (the benchmark);
+// Close stops it. Start is Launch for a test.
+func Launch(dir string, opts Options) (*Broker, error) {
+	bin := findBroker()
+	if bin == "" {
+		return nil, &NotInstalledError{Program: "mosquitto"}
+	}
+	for _, tool := range []string{"mosquitto_passwd", "mosquitto_pub"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return nil, &NotInstalledError{Program: tool}
+		}
+	}
+	b := &Broker{dir: dir, bin: bin}
+	b.logPath = filepath.Join(b.dir, "mosquitto.log")
+	if err := b.writeAuth(opts.Users); err != nil {
+		return nil, err
+	}
 	// The free port is found by binding and releasing it: another process
 	// may take it in between, so a broker that cannot bind gets another.
 	for attempt := 1; ; attempt++ {
 		port, err := freePort()
 		if err != nil {
-			t.Fatalf("mqtttest: %v", err)
+			return nil, err
 		}
 		b.port = port
 		if err := b.writeConfig(opts); err != nil {
-			t.Fatalf("mqtttest: %v", err)
+			return nil, err
 		}
 		err = b.start()
 		if err == nil {
-			return b
+			return b, nil
 		}
 		if attempt == 3 || !strings.Contains(b.Log(), "Address already in use") {
-			t.Fatalf("mqtttest: %v\n%s", err, tail(b.Log(), 20))
+			return nil, fmt.Errorf("%v\n%s", err, tail(b.Log(), 20))
 		}
 	}
 }
@@ -276,6 +297,16 @@ func (b *Broker) Stop(t testing.TB) {
 		b.signal(syscall.SIGKILL)
 		t.Fatalf("mqtttest: the broker did not stop within %v", startTimeout)
 	}
+}
+
+// Close stops a broker of Launch cleanly (SIGTERM), or kills it when it
+// does not exit within the start timeout.
+func (b *Broker) Close() error {
+	if !b.signal(syscall.SIGTERM) {
+		b.signal(syscall.SIGKILL)
+		return fmt.Errorf("mqtttest: the broker did not stop within %v", startTimeout)
+	}
+	return nil
 }
 
 // Kill stops the broker as a crash would (SIGKILL) and waits until it has

@@ -3,12 +3,15 @@ package mqtttest
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -245,4 +248,40 @@ func readFile(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(data)
+}
+
+// Launch serves programs that are not tests: the broker lives in the
+// folder it is given, works like one of Start, and Close stops it.
+func TestLaunchAndClose(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	b, err := Launch(dir, twoUsers)
+	if m := (*NotInstalledError)(nil); errors.As(err, &m) {
+		missing(t, m.Program)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.signal(syscall.SIGKILL) })
+	if _, err := os.Stat(filepath.Join(dir, "mosquitto.conf")); err != nil {
+		t.Errorf("the configuration is not in the given folder: %v", err)
+	}
+	sub := subscribe(t, b, service, servicePw, "svc-launch", "gridmetrics/#", 1, 5)
+	if err := b.Publish(t, tenantA, tenantPw, "gridmetrics/ten_a/meter-1/reading", []byte("launched"), 1); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := sub.wait(); err != nil || out != "gridmetrics/ten_a/meter-1/reading launched" {
+		t.Fatalf("subscriber: %q, %v", out, err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	addr := strings.TrimPrefix(b.URL(), "mqtt://")
+	if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+		c.Close()
+		t.Fatalf("the broker still accepts connections on %s after Close", addr)
+	}
+	if err := b.Close(); err != nil {
+		t.Errorf("a second Close: %v", err)
+	}
 }
