@@ -45,7 +45,13 @@ type mqttEnv struct {
 
 func newMQTTEnv(t *testing.T) *mqttEnv {
 	t.Helper()
-	e := &mqttEnv{t: t, dbURL: dbtest.NewURL(t)}
+	return newMQTTEnvOn(t, dbtest.NewURL(t))
+}
+
+// newMQTTEnvOn is newMQTTEnv on a migrated database of the test's own.
+func newMQTTEnvOn(t *testing.T, dbURL string) *mqttEnv {
+	t.Helper()
+	e := &mqttEnv{t: t, dbURL: dbURL}
 	e.acme = tenantID(t, cli(t, e.dbURL, "tenant", "create", "--name", "acme", "--auto-register"))
 	e.other = tenantID(t, cli(t, e.dbURL, "tenant", "create", "--name", "other"))
 	e.key = func(tenant, scopes string) string {
