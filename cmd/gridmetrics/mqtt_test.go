@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -428,3 +429,72 @@ func waitConnected(t *testing.T, base string) {
 	}
 }
 
+
+// TestMQTTBackPressure runs the subscription against an ingest queue of 40
+// rows: messages of 8 rows from several gateways keep it full, so writes
+// wait (unacknowledged: the broker holds back more than mqtt-inflight) and
+// every message is stored in the end; a message of more rows than the
+// queue could ever take goes to the record at once instead of waiting for
+// ever. Messages outside the topic layout or for no tenant are
+// acknowledged and counted.
+func TestMQTTBackPressure(t *testing.T) {
+	e := newMQTTEnv(t)
+	m := startServer(t, e.dbURL, e.serviceArgs("gm-pressure", "--ingest-queue-rows", "40", "--ingest-batch-rows", "8",
+		"--ingest-writers", "1", "--mqtt-inflight", "16")...)
+	base := "http://" + m.Addr()
+	admin := client{t, base, e.key(e.acme, "read")}
+	waitConnected(t, base)
+
+	const gateways, messages, rowsPerMessage = 4, 40, 8
+	at := time.Now().Add(-time.Hour).Truncate(time.Second)
+	var wg sync.WaitGroup
+	for g := range gateways {
+		p := newGoPublisher(t, e.broker.URL(), mqttAcmeUser, mqttAcmePass, fmt.Sprintf("pressure-gw-%d", g))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range messages {
+				var rows []loadRow
+				for r := range rowsPerMessage {
+					rows = append(rows, loadRow{source: fmt.Sprintf("bp-%d", g), at: at.Add(time.Duration(i*rowsPerMessage+r) * time.Millisecond), value: float64(r)})
+				}
+				if err := p.publish(topic(e.acme, fmt.Sprintf("readings/gw-%d", g)), readingsBody(rows)); err != nil {
+					t.Errorf("publish: %v", err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	got := waitReadings(t, e.dbURL, e.acme, "bp-", gateways*messages*rowsPerMessage, 60*time.Second)
+	if len(got) != gateways*messages*rowsPerMessage {
+		t.Fatalf("%d readings stored, want %d", len(got), gateways*messages*rowsPerMessage)
+	}
+	if n := metricValue(t, base, "gridmetrics_mqtt_retries_total"); n == 0 {
+		t.Error("no message waited for the full queue: the test did not fill it")
+	}
+
+	var big []loadRow
+	for r := range 41 {
+		big = append(big, loadRow{source: "bp-big", at: at.Add(time.Duration(r) * time.Millisecond), value: 1})
+	}
+	if err := e.broker.Publish(t, mqttAcmeUser, mqttAcmePass, topic(e.acme, "readings/gw-big"), readingsBody(big), 1); err != nil {
+		t.Fatal(err)
+	}
+	rej := waitRejection(t, admin, topic(e.acme, "readings/gw-big"))
+	if !strings.Contains(fmt.Sprint(rej["reason"]), "more than 40 readings") {
+		t.Errorf("a message larger than the queue: %v", rej)
+	}
+
+	for _, tp := range []string{"gridmetrics/ten_00000000000000000000/value/x/power_import/W", "gridmetrics/" + e.acme} {
+		if err := e.broker.Publish(t, mqttBridgeUser, mqttBridgePass, tp, []byte("1"), 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !waitFor(10*time.Second, func() bool {
+		return metricValue(t, base, `gridmetrics_mqtt_messages_total{outcome="unknown_tenant"}`) == 1 &&
+			metricValue(t, base, `gridmetrics_mqtt_messages_total{outcome="invalid_topic"}`) == 1
+	}) {
+		t.Error("a message for no tenant and one outside the layout are not counted")
+	}
+}
