@@ -25,6 +25,7 @@ const (
 	demoSite     = "demo-depot"
 	demoZone     = "Europe/Berlin"
 	demoChargers = 12
+	demoPlug     = "PLUG-1"
 	demoDays     = 7
 )
 
@@ -52,10 +53,14 @@ func loadDemo(ctx context.Context, pool *pgxpool.Pool, tenantID int64, now time.
 	if err != nil {
 		return nil, err
 	}
-	site := demoSite
+	site, grid := demoSite, "GRID-1"
 	newSources := []sources.NewSource{
 		{ExternalID: "GRID-1", Kind: sources.KindMeter, Name: "Grid connection", SiteID: &site, Timezone: demoZone},
 		{ExternalID: "EPEX-DE", Kind: sources.KindPriceFeed, Name: "Day-ahead price", Timezone: demoZone},
+		// A smart plug behind the grid meter, for the README's MQTT example
+		// (Tasmota sends Berlin time); as a sub-meter it is not counted
+		// again in the site's energy.
+		{ExternalID: demoPlug, Kind: sources.KindMeter, Name: "Workshop plug (Tasmota)", SiteID: &site, Timezone: demoZone, Parent: &grid},
 	}
 	for i := 1; i <= demoChargers; i++ {
 		box := fmt.Sprintf("CB-%04d", i)
@@ -251,7 +256,7 @@ func demoTariffs(ctx context.Context, pool *pgxpool.Pool, tenantID int64, from t
 // demoSummary describes what the demo holds, for the person who ran it.
 func demoSummary(sessions []demoSession) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Demo depot %q: grid meter GRID-1, chargers CB-0001…CB-%04d (connectors …/1), price feed EPEX-DE;\n", demoSite, demoChargers)
+	fmt.Fprintf(&b, "Demo depot %q: grid meter GRID-1 (with the smart plug %s behind it), chargers CB-0001…CB-%04d (connectors …/1), price feed EPEX-DE;\n", demoSite, demoPlug, demoChargers)
 	fmt.Fprintf(&b, "%d days of minute readings, %d charging sessions, a time-of-use charging tariff and a supply tariff.\n", demoDays, len(sessions))
 	return b.String()
 }

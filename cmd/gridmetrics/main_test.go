@@ -335,7 +335,7 @@ func TestDemoKeepsAWorkingKey(t *testing.T) {
 	m := startServer(t, dbURL, "--rollup-jobs=false")
 	c := client{t, "http://" + m.Addr(), first}
 	site := c.do("GET", "/v1/sources?site_id="+demoSite, "")
-	if total, _ := site.Body["pagination"].(map[string]any)["total"].(float64); total != 1+2*demoChargers {
+	if total, _ := site.Body["pagination"].(map[string]any)["total"].(float64); total != 2+2*demoChargers { // GRID-1, PLUG-1, chargers and connectors
 		t.Fatalf("demo site: %v", site.Body)
 	}
 	loc, _ := time.LoadLocation(demoZone)
