@@ -7,6 +7,9 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -496,5 +499,54 @@ func TestMQTTBackPressure(t *testing.T) {
 			metricValue(t, base, `gridmetrics_mqtt_messages_total{outcome="invalid_topic"}`) == 1
 	}) {
 		t.Error("a message for no tenant and one outside the layout are not counted")
+	}
+}
+
+// TestMQTTReadmeExample runs the README's mosquitto_pub line against the
+// demo, as a newcomer would after make run (the broker's address and an
+// account put in for the test's broker): the Tasmota reading lands on the
+// demo depot's plug.
+func TestMQTTReadmeExample(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := strings.Index(string(readme), "mosquitto_pub -q 1 -L ")
+	if start < 0 {
+		t.Fatal("the README has no mosquitto_pub example")
+	}
+	var line string
+	for l := range strings.SplitSeq(string(readme[start:]), "\n") {
+		line += l + "\n"
+		if !strings.HasSuffix(l, `\`) {
+			break
+		}
+	}
+	e := newMQTTEnv(t)
+	envFile := filepath.Join(t.TempDir(), "demo.env")
+	cli(t, e.dbURL, "demo", "--env-file", envFile)
+	tenant := readEnvValue(envFile, "GRIDMETRICS_TENANT_ID")
+	m := startServer(t, e.dbURL, append(e.serviceArgs("gm-readme"), "--rollup-jobs=false")...)
+	waitConnected(t, "http://"+m.Addr())
+
+	brokerURL := strings.Replace(e.broker.URL(), "mqtt://", "mqtt://"+mqttBridgeUser+":"+mqttBridgePass+"@", 1)
+	line = strings.Replace(line, "mqtt://127.0.0.1:18830", brokerURL, 1)
+	cmd := exec.Command("bash", "-euc", line)
+	cmd.Env = append(os.Environ(), "GRIDMETRICS_TENANT_ID="+tenant)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", line, err, out)
+	}
+	got := waitReadings(t, e.dbURL, tenant, demoPlug, 4, 10*time.Second)
+	energy := 0.0
+	for _, r := range got {
+		if r.metric == "energy_import" {
+			energy = r.value
+			if time.Since(r.at) > time.Minute || time.Until(r.at) > time.Second {
+				t.Errorf("the plug's reading is at %s: Tasmota's Berlin time was not read as Berlin time", r.at)
+			}
+		}
+	}
+	if len(got) != 4 || energy != 12345 {
+		t.Errorf("the README's Tasmota reading: %v", got)
 	}
 }
