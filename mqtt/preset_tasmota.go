@@ -15,7 +15,9 @@ import (
 // so that its messages arrive as {device…}/tele/{X} and {device…}/stat/{X}.
 // It decodes tele/SENSOR and the replies stat/STATUS10 and stat/STATUS8
 // (the same body inside "StatusSNS"); every other tele and stat topic
-// (STATE, LWT, RESULT, INFO…) carries no readings and is ignored.
+// (STATE, LWT, RESULT, INFO…) carries no readings and is ignored, and so are
+// the commands others send the device ({device…}/cmnd/{command}), which
+// arrive under the same prefix.
 //
 // Tasmota's "Time" is the device's local time without an offset: it is read
 // in Message.Zone, the time zone of the source. A local time that a daylight
@@ -69,7 +71,7 @@ var tasmotaSkipped = map[string]bool{
 
 func tasmotaDevice(levels []string) (string, error) {
 	n := len(levels)
-	if n < 3 || (levels[n-2] != "tele" && levels[n-2] != "stat") {
+	if n < 3 || (levels[n-2] != "tele" && levels[n-2] != "stat" && levels[n-2] != "cmnd") {
 		return "", errors.New("topic: the tasmota preset needs the levels {device…}/tele/{topic} or {device…}/stat/{topic}")
 	}
 	return joinDevice(levels[:n-2])

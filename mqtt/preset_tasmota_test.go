@@ -143,6 +143,8 @@ func TestDecodeTasmota(t *testing.T) {
 		{name: "LWT", topic: "tasmota/m/tele/LWT", payload: `Online`},
 		{name: "RESULT", topic: "tasmota/m/stat/RESULT", payload: `{"POWER":"ON"}`},
 		{name: "POWER", topic: "tasmota/m/stat/POWER", payload: `ON`},
+		{name: "command to the device", topic: "tasmota/m/cmnd/STATUS", payload: `10`},
+		{name: "command named like a reading", topic: "tasmota/m/cmnd/SENSOR", payload: `{"Time":"x","ENERGY":{"Power":1}}`},
 		{name: "STATUS11", topic: "tasmota/m/stat/STATUS11", payload: `{"StatusSTS":{}}`},
 
 		// Bodies that cannot be read.

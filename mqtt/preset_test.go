@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gridmetrics/gridmetrics/ingest"
 )
@@ -117,5 +118,100 @@ func TestTooManyRowsIsTooLargeError(t *testing.T) {
 	var tooLarge *ingest.TooLargeError
 	if !errors.As(err, &tooLarge) || tooLarge.Limit != 1 {
 		t.Fatalf("Decode past maxRows: %v, want an *ingest.TooLargeError with limit 1", err)
+	}
+}
+
+// TestDecodeHostile feeds payloads built to cost: rows past the bound,
+// rejections past the listed ones, huge arrays, invalid UTF-8.
+func TestDecodeHostile(t *testing.T) {
+	t.Parallel()
+	manyPhases := "[" + strings.Repeat("1,", 100_000) + "1]"
+	var unknown strings.Builder
+	for i := range ingest.MaxRejected + 500 {
+		fmt.Fprintf(&unknown, `"Field%d":1,`, i)
+	}
+	var components strings.Builder
+	for i := range 200 {
+		fmt.Fprintf(&components, `"switch:%d":{"apower":1,"voltage":230},`, i)
+	}
+	tests := []struct {
+		name, topic, payload string
+		maxRows              int
+		check                func(t *testing.T, d Decoded, err error)
+	}{
+		{name: "phases array of 100001", topic: "tasmota/m/tele/SENSOR",
+			payload: `{"Time":"2026-12-02T10:15:00","ENERGY":{"Power":` + manyPhases + `}}`, maxRows: 10,
+			check: func(t *testing.T, d Decoded, err error) {
+				if err != nil || len(d.Rows) != 0 || d.Rejected.Total != 1 || !strings.Contains(d.Rejected.List[0].Message, "got 100001") {
+					t.Fatalf("got %v, %+v", err, d)
+				}
+			}},
+		{name: "more unknown fields than rejections listed", topic: "tasmota/m/tele/SENSOR",
+			payload: `{"Time":"2026-12-02T10:15:00","ENERGY":{` + unknown.String() + `"Power":1}}`, maxRows: 10,
+			check: func(t *testing.T, d Decoded, err error) {
+				if err != nil || len(d.Rows) != 1 || d.Rows[0].Index != ingest.MaxRejected+500 ||
+					d.Rejected.Total != ingest.MaxRejected+500 || len(d.Rejected.List) != ingest.MaxRejected {
+					t.Fatalf("got %v, %d rows, %d rejections (%d listed)", err, len(d.Rows), d.Rejected.Total, len(d.Rejected.List))
+				}
+			}},
+		{name: "components past maxRows", topic: "shelly/plug-1/events/rpc",
+			payload: `{"method":"NotifyFullStatus","params":{` + components.String() + `"ts":1764670500}}`, maxRows: 100,
+			check: func(t *testing.T, d Decoded, err error) {
+				var tooLarge *ingest.TooLargeError
+				if !errors.As(err, &tooLarge) || tooLarge.Limit != 100 {
+					t.Fatalf("got %v, want an *ingest.TooLargeError", err)
+				}
+			}},
+		{name: "deep nesting in params", topic: "shelly/plug-1/events/rpc",
+			payload: `{"method":"NotifyStatus","params":{"ts":1,"x":` + strings.Repeat(`{"a":`, 20000) + "1" + strings.Repeat("}", 20000) + `}}`,
+			check: func(t *testing.T, d Decoded, err error) {
+				if err == nil || !strings.Contains(err.Error(), "exceeded max depth") {
+					t.Fatalf("got %v", err)
+				}
+			}},
+		{name: "invalid UTF-8 in an unknown field", topic: "tasmota/m/tele/SENSOR",
+			payload: "{\"Time\":\"2026-12-02T10:15:00\",\"ENERGY\":{\"Po\xffwer\\u0000\":1}}",
+			check: func(t *testing.T, d Decoded, err error) {
+				if err != nil || d.Rejected.Total != 1 || d.Rejected.List[0].Code != ingest.CodeUnknownMetric ||
+					!utf8.ValidString(d.Rejected.List[0].Message) || strings.ContainsRune(d.Rejected.List[0].Message, 0) {
+					t.Fatalf("got %v, %+v", err, d)
+				}
+			}},
+		{name: "invalid UTF-8 in a value payload", topic: "value/m/voltage/V", payload: "23\xff0",
+			check: func(t *testing.T, d Decoded, err error) {
+				if err == nil || !utf8.ValidString(err.Error()) {
+					t.Fatalf("got %v", err)
+				}
+			}},
+		{name: "invalid UTF-8 in Time", topic: "tasmota/m/tele/SENSOR",
+			payload: "{\"Time\":\"2026-12-02T10:15:00\xff\",\"ENERGY\":{\"Power\":1}}",
+			check: func(t *testing.T, d Decoded, err error) {
+				if err == nil || !utf8.ValidString(err.Error()) {
+					t.Fatalf("got %v", err)
+				}
+			}},
+		{name: "NaN as a string", topic: "tasmota/m/tele/SENSOR",
+			payload: `{"Time":"2026-12-02T10:15:00","ENERGY":{"Power":"NaN","Voltage":["Inf",1]}}`,
+			check: func(t *testing.T, d Decoded, err error) {
+				if err != nil || len(d.Rows) != 0 || d.Rejected.Total != 2 || d.Rejected.List[0].Code != ingest.CodeMalformed {
+					t.Fatalf("got %v, %+v", err, d)
+				}
+			}},
+		{name: "readings past maxRows", topic: "readings/gw",
+			payload: `{"readings":[` + strings.Repeat(`{"source":"m","metric":"voltage","time":"2026-12-02T10:15:00Z","value":1},`, 50) +
+				`{"source":"m","metric":"voltage","time":"2026-12-02T10:15:00Z","value":1}]}`, maxRows: 50,
+			check: func(t *testing.T, d Decoded, err error) {
+				var tooLarge *ingest.TooLargeError
+				if !errors.As(err, &tooLarge) {
+					t.Fatalf("got %v, want an *ingest.TooLargeError", err)
+				}
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			d, err := Decode(message(t, tt.topic, tt.payload, nil), tt.maxRows)
+			tt.check(t, d, err)
+		})
 	}
 }
