@@ -286,6 +286,15 @@ func (b *Broker) signal(sig syscall.Signal) bool {
 	}
 }
 
+// PID is the process id of the broker last started (running or not), 0
+// before it started.
+func (b *Broker) PID() int {
+	if b.cmd == nil || b.cmd.Process == nil {
+		return 0
+	}
+	return b.cmd.Process.Pid
+}
+
 // URL is the broker's address, mqtt://127.0.0.1:PORT.
 func (b *Broker) URL() string { return fmt.Sprintf("mqtt://127.0.0.1:%d", b.port) }
 

@@ -263,6 +263,9 @@ func TestLaunchAndClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { b.signal(syscall.SIGKILL) })
+	if _, err := os.Stat(fmt.Sprintf("/proc/%d", b.PID())); b.PID() == 0 || err != nil {
+		t.Errorf("PID %d is not a running process: %v", b.PID(), err)
+	}
 	if _, err := os.Stat(filepath.Join(dir, "mosquitto.conf")); err != nil {
 		t.Errorf("the configuration is not in the given folder: %v", err)
 	}
