@@ -151,7 +151,20 @@ func TestMQTTBrokerStoppedAndKilled(t *testing.T) {
 		t.Fatalf("no load acknowledged before the broker stopped")
 	}
 	e.broker.Stop(t)
-	time.Sleep(time.Second)
+	// The service stays ready and says why MQTT is not.
+	var ready string
+	if !waitFor(10*time.Second, func() bool {
+		res, err := http.Get(base + "/readyz")
+		if err != nil {
+			return false
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		ready = fmt.Sprint(res.StatusCode, " ", string(b))
+		return res.StatusCode == 200 && strings.Contains(ready, `"mqtt":{"status":"disconnected"`) && strings.Contains(ready, `"problem":"`)
+	}) {
+		t.Errorf("/readyz while the broker is down: %s", ready)
+	}
 	e.broker.Restart(t)
 	waitConnected(t, base)
 	load.wait(t, 60*time.Second)
