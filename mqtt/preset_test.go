@@ -215,3 +215,33 @@ func TestDecodeHostile(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkDecode measures each preset on a typical message.
+func BenchmarkDecode(b *testing.B) {
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		b.Fatal(err)
+	}
+	cases := []struct{ name, topic, payload string }{
+		{"readings", "readings/gw-1", `{"readings":[{"source":"m1","metric":"energy_import","time":"2026-12-02T10:15:00Z","value":12.5,"unit":"kWh"},{"source":"m1","metric":"power_import","time":"2026-12-02T10:15:00Z","value":420}]}`},
+		{"tasmota", "tasmota/plug-7/tele/SENSOR", tasmotaSensor},
+		{"shelly-switch", "shelly/plug-1/status/switch:0", shellySwitchStatus},
+		{"shelly-em", "shelly/pro3em/status/em:0", shellyEMStatus},
+		{"value", "value/m1/energy_import/kWh", "12.345"},
+	}
+	for _, c := range cases {
+		tp, err := ParseTopic(DefaultPrefix, DefaultPrefix+"/ten_abc/"+c.topic)
+		if err != nil {
+			b.Fatal(err)
+		}
+		m := Message{Topic: tp, Payload: []byte(c.payload), Received: received, Zone: berlin}
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := Decode(m, 0); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -52,7 +52,7 @@ type valueBody struct {
 func decodeValue(m Message, device string, maxRows int) (Decoded, error) {
 	n := len(m.Topic.Levels)
 	metric, unit := m.Topic.Levels[n-2], m.Topic.Levels[n-1]
-	payload := bytes.Trim(m.Payload, " \t\r\n")
+	payload := bytes.Trim(m.Payload, " \t\r\n\f\v")
 	t := m.Received
 	var v float64
 	if len(payload) > 0 && payload[0] == '{' {
