@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -243,5 +245,32 @@ func BenchmarkDecode(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestDocsExamples decodes every mosquitto_pub example of
+// docs/mqtt-presets.md: each must give readings and no rejection.
+func TestDocsExamples(t *testing.T) {
+	t.Parallel()
+	doc, err := os.ReadFile("../docs/mqtt-presets.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	example := regexp.MustCompile(`mosquitto_pub [^'\n]*-t '([^']+)'[\s\\]*-m[\s\\]+'([^']*)'`)
+	found := example.FindAllSubmatch(doc, -1)
+	if len(found) < 6 {
+		t.Fatalf("found %d examples, want one per preset at least", len(found))
+	}
+	for _, ex := range found {
+		topic, payload := string(ex[1]), ex[2]
+		tp, err := ParseTopic(DefaultPrefix, topic)
+		if err != nil {
+			t.Errorf("%s: %v", topic, err)
+			continue
+		}
+		d, err := Decode(Message{Topic: tp, Payload: payload, Received: received, Zone: time.UTC}, 0)
+		if err != nil || len(d.Rows) == 0 || d.Rejected.Total != 0 {
+			t.Errorf("%s: %d rows, rejected %v, error %v", topic, len(d.Rows), d.Rejected.List, err)
+		}
 	}
 }
