@@ -114,3 +114,9 @@ BENCH_OCPP_FLAGS ?=
 .PHONY: bench-ocpp
 bench-ocpp: ## 10,000 OCPP-J charge points sending MeterValues every 10 s against the same readings as HTTP requests; flags: BENCH_OCPP_FLAGS="-conns 500 -duration 20s"
 	$(GO) run ./bench/ocpp $(BENCH_OCPP_FLAGS)
+
+BENCH_MQTT_FLAGS ?=
+.PHONY: bench-mqtt
+bench-mqtt: ## rows/s publish→commit through a private mosquitto (value and readings presets) against HTTP ingest of the same rows, and p99 publish→commit; flags: BENCH_MQTT_FLAGS="-rows 100000 -runs 3 -profile-dir .data/prof"
+	@scripts/mosquitto.sh install
+	$(GO) run ./bench/mqtt $(BENCH_MQTT_FLAGS)

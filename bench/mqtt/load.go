@@ -185,61 +185,74 @@ func (ps *publishers) send(ctx context.Context, w int, m message) error {
 	return err
 }
 
-// mqttCounts reads the subscriber's message outcomes from the server's
-// /metrics (gridmetrics_mqtt_messages_total by outcome) and the most
-// messages in flight seen by the caller (gridmetrics_mqtt_inflight now).
-func mqttCounts(ctx context.Context, hc *http.Client, base string) (outcomes map[string]int, inflight int, err error) {
+// counts are the subscriber's figures in the server's /metrics.
+type counts struct {
+	outcomes map[string]int // gridmetrics_mqtt_messages_total by outcome
+	inflight int            // gridmetrics_mqtt_inflight
+	retries  int            // gridmetrics_mqtt_retries_total
+}
+
+// mqttCounts reads the subscriber's figures from the server's /metrics.
+func mqttCounts(ctx context.Context, hc *http.Client, base string) (counts, error) {
+	c := counts{outcomes: map[string]int{}}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
 	if err != nil {
-		return nil, 0, err
+		return c, err
 	}
 	res, err := hc.Do(req)
 	if err != nil {
-		return nil, 0, err
+		return c, err
 	}
 	defer res.Body.Close()
-	outcomes = map[string]int{}
 	sc := bufio.NewScanner(res.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
 		if rest, ok := strings.CutPrefix(line, `gridmetrics_mqtt_messages_total{outcome="`); ok {
 			name, value, _ := strings.Cut(rest, `"} `)
-			v, _ := strconv.ParseFloat(value, 64)
-			outcomes[name] = int(v)
+			c.outcomes[name] = atoi(value)
 		} else if rest, ok := strings.CutPrefix(line, "gridmetrics_mqtt_inflight "); ok {
-			v, _ := strconv.ParseFloat(rest, 64)
-			inflight = int(v)
+			c.inflight = atoi(rest)
+		} else if rest, ok := strings.CutPrefix(line, "gridmetrics_mqtt_retries_total "); ok {
+			c.retries = atoi(rest)
 		}
 	}
-	return outcomes, inflight, sc.Err()
+	return c, sc.Err()
+}
+
+// atoi reads a counter's value, which Prometheus writes as a float.
+func atoi(s string) int {
+	v, _ := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	return int(v)
 }
 
 // waitStored polls /metrics every interval until want more messages are
-// stored than before, and returns when it saw that and the most messages
-// in flight it saw on the way. Any other outcome (a rejection, an unknown
-// tenant) fails the phase: every message of the benchmark is valid.
-func waitStored(ctx context.Context, base string, before map[string]int, want int, interval, limit time.Duration) (time.Time, int, error) {
+// stored than before, and returns the start of the poll that saw it, and
+// the most messages in flight it saw on the way. Any other outcome (a
+// rejection, an unknown tenant) fails the phase: every message of the
+// benchmark is valid.
+func waitStored(ctx context.Context, base string, before counts, want int, interval, limit time.Duration) (time.Time, int, error) {
 	hc := &http.Client{Timeout: 10 * time.Second}
 	deadline := time.Now().Add(limit)
 	peak := 0
 	for {
 		asked := time.Now()
-		got, inflight, err := mqttCounts(ctx, hc, base)
+		got, err := mqttCounts(ctx, hc, base)
 		if err != nil {
 			return time.Time{}, peak, fmt.Errorf("read /metrics: %w", err)
 		}
-		peak = max(peak, inflight)
-		for outcome, n := range got {
-			if outcome != "stored" && n > before[outcome] {
-				return time.Time{}, peak, fmt.Errorf("%d messages ended %s, want every one stored (GET /v1/mqtt/rejections says why)", n-before[outcome], outcome)
+		peak = max(peak, got.inflight)
+		for outcome, n := range got.outcomes {
+			if outcome != "stored" && n > before.outcomes[outcome] {
+				return time.Time{}, peak, fmt.Errorf("%d messages ended %s, want every one stored (GET /v1/mqtt/rejections says why)", n-before.outcomes[outcome], outcome)
 			}
 		}
-		if got["stored"]-before["stored"] >= want {
+		stored := got.outcomes["stored"] - before.outcomes["stored"]
+		if stored >= want {
 			return asked, peak, nil
 		}
 		if time.Now().After(deadline) {
-			return time.Time{}, peak, fmt.Errorf("%d of %d messages stored after %v", got["stored"]-before["stored"], want, limit)
+			return time.Time{}, peak, fmt.Errorf("%d of %d messages stored after %v", stored, want, limit)
 		}
 		select {
 		case <-ctx.Done():

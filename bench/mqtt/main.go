@@ -9,9 +9,11 @@
 // gridmetrics/#, a device user that writes under the tenant only), serves
 // the database with the built binary subscribed to the broker, and creates
 // a tenant (CLI) that registers sources on first sight. A warm-up
-// registers the S meters and takes each path once. The rows are R
+// registers the S meters and takes each path once. The rows are
 // power_import readings of the meters, one a second each, round-robin
-// over them. Every phase writes all R rows into emptied tables:
+// over them: R rows for the one-row phases, R_B for the batched ones
+// (which go too fast to time R). Every phase writes its rows into emptied
+// tables, so each pair below writes the same rows:
 //
 //	http-row       POST /v1/readings, one row per request, C clients
 //	mqtt-value     one row per message, preset value ({"value":…,"time":…}
@@ -64,6 +66,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"syscall"
@@ -80,6 +83,7 @@ import (
 type config struct {
 	databaseURL   string
 	rows          int
+	batchRows     int
 	sources       int
 	batch         int
 	inflight      int
@@ -100,7 +104,8 @@ func main() {
 	defer stop()
 	var cfg config
 	flag.StringVar(&cfg.databaseURL, "database-url", "", "PostgreSQL server to create the benchmark database on (default: the test cluster of scripts/pg.sh test)")
-	flag.IntVar(&cfg.rows, "rows", 20_000, "rows each phase writes (R)")
+	flag.IntVar(&cfg.rows, "rows", 20_000, "rows http-row, mqtt-value and the paced phases write (R)")
+	flag.IntVar(&cfg.batchRows, "batch-rows", 200_000, "rows http-batch and mqtt-readings write (R_B): batches go fast, and need more rows to time")
 	flag.IntVar(&cfg.sources, "sources", 200, "meters the rows belong to (S)")
 	flag.IntVar(&cfg.batch, "batch", 100, "rows per request of http-batch and per message of mqtt-readings (B)")
 	flag.IntVar(&cfg.inflight, "inflight", mqtt.DefaultInflight, "the server's --mqtt-inflight, and the HTTP clients (I)")
@@ -123,7 +128,7 @@ func main() {
 
 func (c config) validate() error {
 	switch {
-	case c.rows < 1 || c.sources < 1 || c.batch < 1 || c.publishers < 1 || c.window < 1 || c.probes < 1 || c.runs < 1:
+	case c.rows < 1 || c.batchRows < 1 || c.sources < 1 || c.batch < 1 || c.publishers < 1 || c.window < 1 || c.probes < 1 || c.runs < 1:
 		return errors.New("-rows, -sources, -batch, -publishers, -window, -probes and -runs must be positive")
 	case c.inflight < 1 || c.inflight > 65535:
 		return errors.New("-inflight must be from 1 to 65535")
@@ -146,7 +151,8 @@ type bench struct {
 	srv     *benchutil.Server
 	broker  *mqtttest.Broker
 	pool    *pgxpool.Pool
-	data    *dataset
+	data    *dataset // of the one-row phases
+	batches *dataset // of the batched phases
 	probe   *prober
 	poster  *poster
 	pubs    *publishers
@@ -233,7 +239,8 @@ func run(ctx context.Context, cfg config) error {
 		return err
 	}
 	defer pubs.close()
-	b := &bench{cfg: cfg, srv: srv, broker: broker, pool: pool, data: newDataset(cfg.rows, cfg.sources, time.Now()),
+	b := &bench{cfg: cfg, srv: srv, broker: broker, pool: pool,
+		data: newDataset(cfg.rows, cfg.sources, time.Now()), batches: newDataset(cfg.batchRows, cfg.sources, time.Now()),
 		poster: newPoster(srv.Base, key, cfg.inflight), pubs: pubs, prefix: "gridmetrics/" + tenant + "/", profile: cfg.profileDir}
 	defer b.poster.close()
 	if err := b.warmUp(ctx, tenant); err != nil {
@@ -275,7 +282,7 @@ func (b *bench) warmUp(ctx context.Context, tenant string) error {
 			return fmt.Errorf("warm-up: register the meters: %w", err)
 		}
 	}
-	before, _, err := mqttCounts(ctx, http.DefaultClient, b.srv.Base)
+	before, err := mqttCounts(ctx, http.DefaultClient, b.srv.Base)
 	if err != nil {
 		return err
 	}
@@ -328,6 +335,7 @@ func (b *bench) warmUp(ctx context.Context, tenant string) error {
 type phase struct {
 	name string
 	mqtt bool
+	data *dataset
 	msgs []message
 	rate float64 // messages per second; 0: as fast as the service takes them
 }
@@ -342,8 +350,9 @@ type result struct {
 	resolution time.Duration
 	serverCPU  time.Duration
 	brokerCPU  time.Duration
-	peak       int // most MQTT messages in flight in the server seen
-	retries    int // 503 answers
+	peak       int     // most MQTT messages in flight in the server seen
+	retries    int     // 503 answers (HTTP), waits before writing again (MQTT)
+	busy       float64 // the machine's busy share during the phase, 0…1
 }
 
 func (r *result) rowsPerSecond() float64 { return float64(r.rows) / r.elapsed.Seconds() }
@@ -352,26 +361,26 @@ func (r *result) String() string {
 	s := fmt.Sprintf("%-14s %7d rows in %6.2f s: %7.0f rows/s; server CPU %5.1f µs/row", r.name, r.rows, r.elapsed.Seconds(),
 		r.rowsPerSecond(), float64(r.serverCPU.Microseconds())/float64(r.rows))
 	if r.mqtt {
-		s += fmt.Sprintf(", broker %4.1f µs/row; peak in flight %d", float64(r.brokerCPU.Microseconds())/float64(r.rows), r.peak)
+		s += fmt.Sprintf(", broker %4.1f µs/row; peak in flight %d; %d retries", float64(r.brokerCPU.Microseconds())/float64(r.rows), r.peak, r.retries)
 	} else {
 		s += fmt.Sprintf("; ack p50 %.1f ms, p99 %.1f ms; %d × 503", benchutil.Ms(benchutil.Percentile(r.acks, 0.5)),
 			benchutil.Ms(benchutil.Percentile(r.acks, 0.99)), r.retries)
 	}
-	return s + fmt.Sprintf("; →commit p50 %.1f ms, p99 %.1f ms (%d probes, ±%.1f ms)",
-		benchutil.Ms(benchutil.Percentile(r.commits, 0.5)), benchutil.Ms(benchutil.Percentile(r.commits, 0.99)), len(r.commits), benchutil.Ms(r.resolution))
+	return s + fmt.Sprintf("; →commit p50 %.1f ms, p99 %.1f ms (%d probes, ±%.1f ms); machine %.0f%% busy",
+		benchutil.Ms(benchutil.Percentile(r.commits, 0.5)), benchutil.Ms(benchutil.Percentile(r.commits, 0.99)), len(r.commits), benchutil.Ms(r.resolution), 100*r.busy)
 }
 
 func (b *bench) measureAll(ctx context.Context) error {
-	cfg, d := b.cfg, b.data
+	cfg, d, bd := b.cfg, b.data, b.batches
 	gateway := func(i int) string { return fmt.Sprintf("%sreadings/gw-%d", b.prefix, i%cfg.publishers) }
 	plan := []phase{
-		{name: "http-row", msgs: markProbes(d.readingsBodies(1, nil), cfg.probes)},
-		{name: "mqtt-value", mqtt: true, msgs: markProbes(d.valueMessages(b.prefix), cfg.probes)},
-		{name: "http-batch", msgs: markProbes(d.readingsBodies(cfg.batch, nil), cfg.probes)},
-		{name: "mqtt-readings", mqtt: true, msgs: markProbes(d.readingsBodies(cfg.batch, gateway), cfg.probes)},
+		{name: "http-row", data: d, msgs: markProbes(d.readingsBodies(1, nil), cfg.probes)},
+		{name: "mqtt-value", mqtt: true, data: d, msgs: markProbes(d.valueMessages(b.prefix), cfg.probes)},
+		{name: "http-batch", data: bd, msgs: markProbes(bd.readingsBodies(cfg.batch, nil), cfg.probes)},
+		{name: "mqtt-readings", mqtt: true, data: bd, msgs: markProbes(bd.readingsBodies(cfg.batch, gateway), cfg.probes)},
 	}
-	fmt.Printf("rows: %d of %d meters (%s each); batch %d; HTTP clients and --mqtt-inflight %d; %d publishers × %d in flight\n",
-		d.rows, len(d.sources), metric, cfg.batch, cfg.inflight, cfg.publishers, cfg.window)
+	fmt.Printf("rows: %d one-row messages, %d rows in batches of %d, of %d meters (%s); HTTP clients and --mqtt-inflight %d; %d publishers × %d in flight\n",
+		d.rows, bd.rows, cfg.batch, len(d.sources), metric, cfg.inflight, cfg.publishers, cfg.window)
 	rates := map[string][]float64{}
 	var valueRatios, readingsRatios []float64
 	for run := 1; run <= cfg.runs; run++ {
@@ -396,8 +405,8 @@ func (b *bench) measureAll(ctx context.Context) error {
 	}
 	n := max(1, min(d.rows, int(rate*cfg.latencyFor.Seconds())))
 	paced := []phase{
-		{name: "mqtt-paced", mqtt: true, msgs: markProbes(d.valueMessages(b.prefix)[:n], cfg.probes), rate: rate},
-		{name: "http-paced", msgs: markProbes(d.readingsBodies(1, nil)[:n], cfg.probes), rate: rate},
+		{name: "mqtt-paced", mqtt: true, data: d, msgs: markProbes(d.valueMessages(b.prefix)[:n], cfg.probes), rate: rate},
+		{name: "http-paced", data: d, msgs: markProbes(d.readingsBodies(1, nil)[:n], cfg.probes), rate: rate},
 	}
 	lat := map[string]*result{}
 	for _, p := range paced {
@@ -409,12 +418,12 @@ func (b *bench) measureAll(ctx context.Context) error {
 		lat[p.name] = r
 	}
 	m, h := lat["mqtt-paced"], lat["http-paced"]
-	fmt.Printf("http_row_rows_s=%.0f mqtt_value_rows_s=%.0f http_batch_rows_s=%.0f mqtt_readings_rows_s=%.0f mqtt_value_ratio=%.2f mqtt_readings_ratio=%.2f p50_publish_commit_ms=%.1f p99_publish_commit_ms=%.1f http_p50_commit_ms=%.1f http_p99_commit_ms=%.1f paced_rows_s=%.0f probe_resolution_ms=%.1f rows=%d batch=%d inflight=%d\n",
+	fmt.Printf("http_row_rows_s=%.0f mqtt_value_rows_s=%.0f http_batch_rows_s=%.0f mqtt_readings_rows_s=%.0f mqtt_value_ratio=%.2f mqtt_readings_ratio=%.2f p50_publish_commit_ms=%.1f p99_publish_commit_ms=%.1f http_p50_commit_ms=%.1f http_p99_commit_ms=%.1f paced_rows_s=%.0f probe_resolution_ms=%.1f rows=%d batch_rows=%d batch=%d inflight=%d\n",
 		benchutil.Median(rates["http-row"]), benchutil.Median(rates["mqtt-value"]), benchutil.Median(rates["http-batch"]), benchutil.Median(rates["mqtt-readings"]),
 		benchutil.Median(valueRatios), benchutil.Median(readingsRatios),
 		benchutil.Ms(benchutil.Percentile(m.commits, 0.5)), benchutil.Ms(benchutil.Percentile(m.commits, 0.99)),
 		benchutil.Ms(benchutil.Percentile(h.commits, 0.5)), benchutil.Ms(benchutil.Percentile(h.commits, 0.99)),
-		rate, benchutil.Ms(max(m.resolution, h.resolution)), d.rows, cfg.batch, cfg.inflight)
+		rate, benchutil.Ms(max(m.resolution, h.resolution)), d.rows, bd.rows, cfg.batch, cfg.inflight)
 	return nil
 }
 
@@ -429,7 +438,7 @@ func (b *bench) measure(ctx context.Context, p phase, label string) (*result, er
 	for _, m := range p.msgs {
 		r.rows += m.n
 	}
-	before, _, err := mqttCounts(ctx, http.DefaultClient, b.srv.Base)
+	before, err := mqttCounts(ctx, http.DefaultClient, b.srv.Base)
 	if err != nil {
 		return nil, err
 	}
@@ -444,13 +453,14 @@ func (b *bench) measure(ctx context.Context, p phase, label string) (*result, er
 	sent, probed := make(chan struct{}), make(chan error, 1)
 	go func() { probed <- b.probe.run(probeCtx, sent) }()
 	sending := func(m message, at time.Time) {
-		if k, ok := b.data.probeRow(m); ok {
+		if k, ok := p.data.probeRow(m); ok {
 			b.probe.sending(k, at)
 		}
 	}
 	serverPid, brokerPid := b.srv.Cmd.Process.Pid, b.broker.PID()
 	serverBefore, _, _ := benchutil.CPUTime(serverPid)
 	brokerBefore, _, _ := benchutil.CPUTime(brokerPid)
+	machineBefore := benchutil.MachineCPU()
 
 	start := time.Now()
 	var end time.Time
@@ -491,6 +501,14 @@ func (b *bench) measure(ctx context.Context, p phase, label string) (*result, er
 	serverAfter, _, _ := benchutil.CPUTime(serverPid)
 	brokerAfter, _, _ := benchutil.CPUTime(brokerPid)
 	r.serverCPU, r.brokerCPU = serverAfter-serverBefore, brokerAfter-brokerBefore
+	r.busy = (benchutil.MachineCPU() - machineBefore).Seconds() / (time.Since(start).Seconds() * float64(runtime.NumCPU()))
+	if p.mqtt {
+		after, err := mqttCounts(ctx, http.DefaultClient, b.srv.Base)
+		if err != nil {
+			return nil, err
+		}
+		r.retries = after.retries - before.retries
+	}
 	if b.profile != "" {
 		if err := b.srv.StopCPUProfile(filepath.Join(b.profile, label+".cpu.pprof")); err != nil {
 			return nil, err
