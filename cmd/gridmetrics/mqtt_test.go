@@ -432,7 +432,6 @@ func waitConnected(t *testing.T, base string) {
 	}
 }
 
-
 // TestMQTTBackPressure runs the subscription against an ingest queue of 40
 // rows: messages of 8 rows from several gateways keep it full, so writes
 // wait (unacknowledged: the broker holds back more than mqtt-inflight) and
