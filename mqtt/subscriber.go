@@ -369,11 +369,8 @@ func (s *Subscriber) handle(name string, payload []byte, received time.Time) boo
 		s.log.Debug("mqtt message outside the topic layout", "topic", validText(name), "err", err)
 		return true
 	}
-	var tenantID int64
-	if !s.retry("look up tenant", func(ctx context.Context) (err error) {
-		tenantID, err = s.dir.tenant(ctx, topic.Tenant, time.Now())
-		return err
-	}) {
+	tenantID, ok := s.tenantOf(topic.Tenant)
+	if !ok {
 		return false
 	}
 	if tenantID == 0 {
@@ -461,17 +458,25 @@ func (s *Subscriber) reject(topic string, payload []byte, received time.Time, re
 	if err != nil {
 		return true
 	}
-	var tenantID int64
-	if !s.retry("look up tenant", func(ctx context.Context) (err error) {
-		tenantID, err = s.dir.tenant(ctx, t.Tenant, time.Now())
-		return err
-	}) {
+	tenantID, ok := s.tenantOf(t.Tenant)
+	if !ok {
 		return false
 	}
 	if tenantID == 0 {
 		return true
 	}
 	return s.recordRejection(tenantID, topic, payload, received, reason)
+}
+
+// tenantOf returns the id of the tenant with public id publicID (0: no
+// such tenant), waiting out database failures; ok is false when the
+// subscriber closes first.
+func (s *Subscriber) tenantOf(publicID string) (id int64, ok bool) {
+	ok = s.retry("look up tenant", func(ctx context.Context) (err error) {
+		id, err = s.dir.tenant(ctx, publicID, time.Now())
+		return err
+	})
+	return id, ok
 }
 
 // retry runs f until it succeeds, waiting longer after each failure (a
