@@ -351,8 +351,8 @@ type result struct {
 	resolution time.Duration
 	serverCPU  time.Duration
 	brokerCPU  time.Duration
-	peak       int     // most MQTT messages in flight in the server seen
-	retries    int     // 503 answers (HTTP), waits before writing again (MQTT)
+	peak       int           // most MQTT messages in flight in the server seen
+	retries    int           // 503 answers (HTTP), waits before writing again (MQTT)
 	machineCPU time.Duration // every process's, this one's and PostgreSQL's included
 	busy       float64       // the machine's busy share during the phase, 0…1
 }
