@@ -75,7 +75,11 @@ func (h handlers) source(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	a, err := h.svc.Source(c.UserContext(), auth.PrincipalOf(c).TenantID, c.Params("id"), r)
+	ref, err := api.PathParam(c, "id")
+	if err != nil {
+		return err
+	}
+	a, err := h.svc.Source(c.UserContext(), auth.PrincipalOf(c).TenantID, ref, r)
 	if err != nil {
 		return err
 	}

@@ -139,13 +139,13 @@ type Answer struct {
 	Meta Meta
 }
 
-// Source answers the availability of one source (public id) over r; the
-// zone defaults to the source's.
-func (s *Service) Source(ctx context.Context, tenantID int64, publicID string, r query.Range) (*Answer, error) {
+// Source answers the availability of one source (public id or external
+// id) over r; the zone defaults to the source's.
+func (s *Service) Source(ctx context.Context, tenantID int64, ref string, r query.Range) (*Answer, error) {
 	if err := r.Validate(); err != nil {
 		return nil, err
 	}
-	src, err := s.Sources.Get(ctx, tenantID, publicID)
+	src, err := s.Sources.Get(ctx, tenantID, ref)
 	if err != nil {
 		return nil, err
 	}

@@ -37,7 +37,11 @@ func (s *Server) setPassword(c *fiber.Ctx) error {
 		return err
 	}
 	tenant := auth.PrincipalOf(c).TenantID
-	box, err := s.Store.SetPassword(c.UserContext(), tenant, c.Params("id"), hash)
+	ref, err := api.PathParam(c, "id")
+	if err != nil {
+		return err
+	}
+	box, err := s.Store.SetPassword(c.UserContext(), tenant, ref, hash)
 	if err != nil {
 		return err
 	}

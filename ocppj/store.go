@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/gridmetrics/gridmetrics/api"
+	"github.com/gridmetrics/gridmetrics/sources"
 )
 
 // Store keeps the charge boxes' OCPP passwords (table ocpp_passwords, one
@@ -57,12 +58,13 @@ func (s *Store) chargeBox(ctx context.Context, tenantPublicID, box string) (char
 // charger's public id (src_…) or external id (its chargeBoxId). It returns
 // the charge box id.
 func (s *Store) SetPassword(ctx context.Context, tenantID int64, ref, hash string) (string, error) {
-	var id int64
+	id, err := sources.LookupID(ctx, s.db, tenantID, ref)
+	if err != nil {
+		return "", err
+	}
 	var box, kind string
-	err := s.db.QueryRow(ctx, `SELECT id, external_id, kind FROM sources
-		WHERE tenant_id = $1 AND (public_id = $2 OR external_id = $2)
-		ORDER BY public_id = $2 DESC LIMIT 1`, tenantID, ref).Scan(&id, &box, &kind)
-	if errors.Is(err, pgx.ErrNoRows) {
+	err = s.db.QueryRow(ctx, `SELECT external_id, kind FROM sources WHERE tenant_id = $1 AND id = $2`, tenantID, id).Scan(&box, &kind)
+	if errors.Is(err, pgx.ErrNoRows) { // deleted since the lookup
 		return "", api.NotFound("source", ref)
 	}
 	if err != nil {

@@ -193,7 +193,11 @@ func (h handlers) readings(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	q := ReadingsQuery{Range: r, Source: strings.Clone(c.Params("id")), Metric: param(c, "metric"), Fill: Fill(param(c, "fill")), Cursor: param(c, "cursor")}
+	ref, err := api.PathParam(c, "id")
+	if err != nil {
+		return err
+	}
+	q := ReadingsQuery{Range: r, Source: ref, Metric: param(c, "metric"), Fill: Fill(param(c, "fill")), Cursor: param(c, "cursor")}
 	for _, a := range list(c, "agg") {
 		q.Agg = append(q.Agg, Agg(a))
 	}
@@ -263,7 +267,11 @@ func (h handlers) energy(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	e, err := h.svc.Energy(c.UserContext(), auth.PrincipalOf(c).TenantID, EnergyQuery{Range: r, Source: strings.Clone(c.Params("id"))})
+	ref, err := api.PathParam(c, "id")
+	if err != nil {
+		return err
+	}
+	e, err := h.svc.Energy(c.UserContext(), auth.PrincipalOf(c).TenantID, EnergyQuery{Range: r, Source: ref})
 	if err != nil {
 		return err
 	}
@@ -366,7 +374,11 @@ func (h handlers) stats(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	st, meta, err := h.svc.Stats(c.UserContext(), auth.PrincipalOf(c).TenantID, StatsQuery{Range: r, Source: strings.Clone(c.Params("id"))})
+	ref, err := api.PathParam(c, "id")
+	if err != nil {
+		return err
+	}
+	st, meta, err := h.svc.Stats(c.UserContext(), auth.PrincipalOf(c).TenantID, StatsQuery{Range: r, Source: ref})
 	if err != nil {
 		return err
 	}

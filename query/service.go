@@ -309,7 +309,7 @@ func (s *Service) source(ctx context.Context, tenantID int64, id, tz string) (so
 // Bucket is empty, else downsampled.
 type ReadingsQuery struct {
 	Range
-	Source string // public id
+	Source string // public id or external id
 	Metric string
 	// Agg and Fill apply to downsampled series; default avg and none.
 	Agg  []Agg
@@ -779,8 +779,8 @@ func (s *Service) Stats(ctx context.Context, tenantID int64, q StatsQuery) (Stat
 const maxLatestSources = 100
 
 // Latest returns the newest reading of each requested series, from
-// latest_readings: every metric of the sources, or only the named ones.
-// A source that is not the tenant's is a NOT_FOUND.
+// latest_readings: every metric of the sources (public or external ids),
+// or only the named ones. A source that is not the tenant's is a NOT_FOUND.
 func (s *Service) Latest(ctx context.Context, tenantID int64, sourceIDs, metricNames []string) ([]LatestReading, error) {
 	switch {
 	case len(sourceIDs) == 0:
@@ -796,15 +796,15 @@ func (s *Service) Latest(ctx context.Context, tenantID int64, sourceIDs, metricN
 		}
 		metrics = append(metrics, m.ID)
 	}
-	ids, err := s.store.sourceIDs(ctx, tenantID, sourceIDs)
+	ids, err := s.sources.IDs(ctx, tenantID, sourceIDs)
 	if err != nil {
 		return nil, err
 	}
 	list := make([]int64, 0, len(ids))
-	for _, pub := range sourceIDs {
-		id, ok := ids[pub]
+	for _, ref := range sourceIDs {
+		id, ok := ids[ref]
 		if !ok {
-			return nil, api.NotFound("source", pub)
+			return nil, api.NotFound("source", ref)
 		}
 		list = append(list, id)
 	}

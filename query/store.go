@@ -48,7 +48,6 @@ const (
 	sqlPeakTime = `SELECT time FROM readings WHERE source_id = $1 AND metric = $2 AND time >= $3 AND time <= $4 AND value = $5 ORDER BY time LIMIT 1`
 	sqlLatest   = `SELECT s.public_id, l.metric, l.time, l.value FROM latest_readings l JOIN sources s ON s.id = l.source_id
 		WHERE s.tenant_id = $1 AND s.id = ANY($2) AND ($3::smallint[] IS NULL OR l.metric = ANY($3)) ORDER BY s.public_id, l.metric`
-	sqlSourcesByPublicID = `SELECT id, public_id FROM sources WHERE tenant_id = $1 AND public_id = ANY($2)`
 	// A site's members: its sources that are not children of another of
 	// its sources, or every source of one kind.
 	sqlSiteSources = `SELECT s.id, s.public_id, s.kind, s.timezone FROM sources s
@@ -222,25 +221,6 @@ type LatestReading struct {
 	Unit   string    `json:"unit"`
 	Time   time.Time `json:"time"`
 	Value  float64   `json:"value"`
-}
-
-// sourceIDs maps a tenant's public source ids to internal ids; ids of
-// other tenants and unknown ids are missing from the map.
-func (s store) sourceIDs(ctx context.Context, tenantID int64, publicIDs []string) (map[string]int64, error) {
-	rows, err := s.db.Query(ctx, sqlSourcesByPublicID, tenantID, publicIDs)
-	if err != nil {
-		return nil, fmt.Errorf("find sources: %w", err)
-	}
-	out := map[string]int64{}
-	var id int64
-	var pub string
-	if _, err := pgx.ForEachRow(rows, []any{&id, &pub}, func() error {
-		out[pub] = id
-		return nil
-	}); err != nil {
-		return nil, fmt.Errorf("find sources: %w", err)
-	}
-	return out, nil
 }
 
 // latest reads latest_readings of the sources, optionally of some metrics

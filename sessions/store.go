@@ -15,6 +15,7 @@ import (
 
 	"github.com/gridmetrics/gridmetrics/api"
 	"github.com/gridmetrics/gridmetrics/auth"
+	"github.com/gridmetrics/gridmetrics/sources"
 )
 
 // Store keeps charging sessions. Every write goes through Store.write,
@@ -549,6 +550,23 @@ type Filter struct {
 	SiteID       string
 	From, To     time.Time
 	UpdatedSince time.Time
+
+	sourceID int64 // Source resolved by withSource; 0 matches no session
+}
+
+// withSource resolves f.Source the way every route names a source
+// (sources.LookupIDs). A name that is no source of the tenant matches no
+// session, as an unknown site does.
+func (st *Store) withSource(ctx context.Context, tenantID int64, f Filter) (Filter, error) {
+	if f.Source == "" {
+		return f, nil
+	}
+	found, err := sources.LookupIDs(ctx, st.db, tenantID, []string{f.Source})
+	if err != nil {
+		return f, err
+	}
+	f.sourceID = found[f.Source]
+	return f, nil
 }
 
 // where renders the filter as SQL conditions after $1 = tenant id.
@@ -562,7 +580,7 @@ func (f Filter) where(args []any) (string, []any) {
 		add("s.status = $?", f.Status)
 	}
 	if f.Source != "" {
-		add("(src.public_id = $? OR src.external_id = $?)", f.Source)
+		add("s.source_id = $?", f.sourceID)
 	}
 	if f.SiteID != "" {
 		add(siteColumn+" = $?", f.SiteID)
@@ -593,6 +611,10 @@ func (st *Store) horizon(ctx context.Context, tenantID int64) (int64, error) {
 // page returns up to limit+1 sessions matching f whose version is in
 // (after, upTo], in version order.
 func (st *Store) page(ctx context.Context, tenantID int64, f Filter, after, upTo int64, limit int) ([]Session, error) {
+	f, err := st.withSource(ctx, tenantID, f)
+	if err != nil {
+		return nil, err
+	}
 	cond, args := f.where([]any{tenantID})
 	args = append(args, after, upTo, limit+1)
 	n := len(args)
@@ -613,6 +635,10 @@ func (st *Store) page(ctx context.Context, tenantID int64, f Filter, after, upTo
 // only the current row in memory.
 func (st *Store) export(ctx context.Context, tenantID int64, f Filter, each func(*Session) error) error {
 	f.Status = StatusPriced
+	f, err := st.withSource(ctx, tenantID, f)
+	if err != nil {
+		return err
+	}
 	cond, args := f.where([]any{tenantID})
 	rows, err := st.db.Query(ctx, `SELECT `+summaryColumns+fromSessions+` WHERE `+cond+` ORDER BY s.start_time, s.id`, args...)
 	if err != nil {

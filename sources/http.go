@@ -8,7 +8,8 @@ import (
 )
 
 // Mount registers the source and metric catalogue routes on an
-// authenticated router.
+// authenticated router. The :id of a source is a reference: its public id
+// or its external id, percent-encoded (see LookupIDs and api.PathParam).
 func Mount(r fiber.Router, st *Store) {
 	h := handlers{st: st}
 	r.Get("/sources", auth.Require(auth.ScopeRead), h.list)
@@ -53,7 +54,11 @@ func (h handlers) create(c *fiber.Ctx) error {
 }
 
 func (h handlers) get(c *fiber.Ctx) error {
-	s, err := h.st.Get(c.UserContext(), auth.PrincipalOf(c).TenantID, c.Params("id"))
+	ref, err := api.PathParam(c, "id")
+	if err != nil {
+		return err
+	}
+	s, err := h.st.Get(c.UserContext(), auth.PrincipalOf(c).TenantID, ref)
 	if err != nil {
 		return err
 	}
@@ -72,7 +77,11 @@ func (h handlers) update(c *fiber.Ctx) error {
 	if err := rejectNulls(body); err != nil {
 		return err
 	}
-	s, err := h.st.Update(c.UserContext(), auth.PrincipalOf(c).TenantID, c.Params("id"), p)
+	ref, err := api.PathParam(c, "id")
+	if err != nil {
+		return err
+	}
+	s, err := h.st.Update(c.UserContext(), auth.PrincipalOf(c).TenantID, ref, p)
 	if err != nil {
 		return err
 	}
@@ -80,7 +89,11 @@ func (h handlers) update(c *fiber.Ctx) error {
 }
 
 func (h handlers) delete(c *fiber.Ctx) error {
-	if err := h.st.Delete(c.UserContext(), auth.PrincipalOf(c).TenantID, c.Params("id")); err != nil {
+	ref, err := api.PathParam(c, "id")
+	if err != nil {
+		return err
+	}
+	if err := h.st.Delete(c.UserContext(), auth.PrincipalOf(c).TenantID, ref); err != nil {
 		return err
 	}
 	return api.NoContent(c)

@@ -136,7 +136,7 @@ func (r *Resolver) ResolveEach(ctx context.Context, tenantID int64, refs []strin
 	if len(missing) == 0 {
 		return Resolution{IDs: out}, nil
 	}
-	found, err := r.st.lookupIDs(ctx, tenantID, missing)
+	found, err := LookupIDs(ctx, r.st.db, tenantID, missing)
 	if err != nil {
 		return Resolution{}, err
 	}
@@ -230,37 +230,6 @@ func (r *Resolver) Listen(ctx context.Context, pool *pgxpool.Pool, log *slog.Log
 			r.Forget(id)
 		}
 	})
-}
-
-// lookupIDs finds sources by external id or public id.
-func (st *Store) lookupIDs(ctx context.Context, tenantID int64, refs []string) (map[string]int64, error) {
-	rows, err := st.db.Query(ctx, `SELECT id, public_id, external_id FROM sources
-		WHERE tenant_id = $1 AND (external_id = ANY($2) OR public_id = ANY($2))`, tenantID, refs)
-	if err != nil {
-		return nil, fmt.Errorf("look up sources: %w", err)
-	}
-	defer rows.Close()
-	want := make(map[string]bool, len(refs))
-	for _, ref := range refs {
-		want[ref] = true
-	}
-	found := make(map[string]int64, len(refs))
-	for rows.Next() {
-		var id int64
-		var publicID, externalID string
-		if err := rows.Scan(&id, &publicID, &externalID); err != nil {
-			return nil, err
-		}
-		// An external id wins over another source's public id of the same
-		// text; public ids are only tried for names that look like one.
-		if want[externalID] {
-			found[externalID] = id
-		}
-		if _, taken := found[publicID]; want[publicID] && !taken && strings.HasPrefix(publicID, "src_") {
-			found[publicID] = id
-		}
-	}
-	return found, rows.Err()
 }
 
 // ensure creates the sources that do not exist yet, in order (so a parent

@@ -108,11 +108,16 @@ func (st *Store) Create(ctx context.Context, tenantID int64, n NewSource) (Sourc
 	return st.byID(ctx, st.db, tenantID, id)
 }
 
-// Get returns a tenant's source by public id.
-func (st *Store) Get(ctx context.Context, tenantID int64, publicID string) (Source, error) {
-	s, err := scanSource(st.db.QueryRow(ctx, selectSource+` WHERE s.tenant_id = $1 AND s.public_id = $2`, tenantID, publicID))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return Source{}, api.NotFound("source", publicID)
+// Get returns a tenant's source by reference: public id or external id
+// (see LookupIDs).
+func (st *Store) Get(ctx context.Context, tenantID int64, ref string) (Source, error) {
+	id, err := LookupID(ctx, st.db, tenantID, ref)
+	if err != nil {
+		return Source{}, err
+	}
+	s, err := scanSource(st.db.QueryRow(ctx, selectSource+` WHERE s.tenant_id = $1 AND s.id = $2`, tenantID, id))
+	if errors.Is(err, pgx.ErrNoRows) { // deleted since the lookup
+		return Source{}, api.NotFound("source", ref)
 	}
 	return s, err
 }
@@ -183,8 +188,8 @@ func orderBy(sort string) (string, error) {
 	return fmt.Sprintf("%s %s, s.id %s", col, dir, dir), nil
 }
 
-// Update applies a patch to a tenant's source.
-func (st *Store) Update(ctx context.Context, tenantID int64, publicID string, p Patch) (Source, error) {
+// Update applies a patch to a tenant's source, named by reference.
+func (st *Store) Update(ctx context.Context, tenantID int64, ref string, p Patch) (Source, error) {
 	if err := p.validate(); err != nil {
 		return Source{}, err
 	}
@@ -201,9 +206,13 @@ func (st *Store) Update(ctx context.Context, tenantID int64, publicID string, p 
 				return fmt.Errorf("lock tenant %d: %w", tenantID, err)
 			}
 		}
-		cur, err := scanSource(tx.QueryRow(ctx, selectSource+` WHERE s.tenant_id = $1 AND s.public_id = $2 FOR UPDATE OF s`, tenantID, publicID))
+		id, err := LookupID(ctx, tx, tenantID, ref)
+		if err != nil {
+			return err
+		}
+		cur, err := scanSource(tx.QueryRow(ctx, selectSource+` WHERE s.tenant_id = $1 AND s.id = $2 FOR UPDATE OF s`, tenantID, id))
 		if errors.Is(err, pgx.ErrNoRows) {
-			return api.NotFound("source", publicID)
+			return api.NotFound("source", ref)
 		}
 		if err != nil {
 			return err
@@ -257,14 +266,18 @@ func (st *Store) Update(ctx context.Context, tenantID int64, publicID string, p 
 	return out, err
 }
 
-// Delete removes a tenant's source with its readings and state changes.
-// Its children stay, without a parent.
-func (st *Store) Delete(ctx context.Context, tenantID int64, publicID string) error {
+// Delete removes a tenant's source, named by reference, with its readings
+// and state changes. Its children stay, without a parent.
+func (st *Store) Delete(ctx context.Context, tenantID int64, ref string) error {
 	var id int64
 	err := pgx.BeginFunc(ctx, st.db, func(tx pgx.Tx) error {
-		err := tx.QueryRow(ctx, `DELETE FROM sources WHERE tenant_id = $1 AND public_id = $2 RETURNING id`, tenantID, publicID).Scan(&id)
+		found, err := LookupID(ctx, tx, tenantID, ref)
+		if err != nil {
+			return err
+		}
+		err = tx.QueryRow(ctx, `DELETE FROM sources WHERE tenant_id = $1 AND id = $2 RETURNING id`, tenantID, found).Scan(&id)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return api.NotFound("source", publicID)
+			return api.NotFound("source", ref)
 		}
 		if err != nil {
 			return fmt.Errorf("delete source: %w", err)
@@ -302,15 +315,17 @@ type querier interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
-// resolveParent finds the parent named by public id or external id.
-func (st *Store) resolveParent(ctx context.Context, q querier, tenantID int64, ref string) (int64, error) {
-	var id int64
-	err := q.QueryRow(ctx, `SELECT id FROM sources WHERE tenant_id = $1 AND (public_id = $2 OR external_id = $2)
-		ORDER BY (public_id = $2) DESC LIMIT 1`, tenantID, ref).Scan(&id)
-	if errors.Is(err, pgx.ErrNoRows) {
+// resolveParent finds the parent named by reference.
+func (st *Store) resolveParent(ctx context.Context, q Querier, tenantID int64, ref string) (int64, error) {
+	found, err := LookupIDs(ctx, q, tenantID, []string{ref})
+	if err != nil {
+		return 0, err
+	}
+	id, ok := found[ref]
+	if !ok {
 		return 0, api.Validation("parent", "no source %q", ref)
 	}
-	return id, err
+	return id, nil
 }
 
 // checkNoCycle refuses a parent that is the source itself or one of its

@@ -185,9 +185,47 @@ func TestStoreGetIsTenantScoped(t *testing.T) {
 	wantCode(t, err, api.CodeNotFound)
 	_, err = f.st.Get(f.ctx, a.ID, "src_doesnotexist")
 	wantCode(t, err, api.CodeNotFound)
-	// The external id is not a public id.
-	_, err = f.st.Get(f.ctx, a.ID, s.ExternalID)
+	// A source is also named by its external id, within its tenant only.
+	got, err := f.st.Get(f.ctx, a.ID, s.ExternalID)
+	if err != nil || got.ID != s.ID {
+		t.Fatalf("get by external id %q = %+v, %v; want %s", s.ExternalID, got, err, s.PublicID)
+	}
+	_, err = f.st.Get(f.ctx, b.ID, s.ExternalID)
 	wantCode(t, err, api.CodeNotFound)
+}
+
+// TestLookupPublicIDFirst: a name that is one source's public id and
+// another's external id means the public id, in every lookup.
+func TestLookupPublicIDFirst(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	a := f.tenant(t, "a")
+	named := f.source(t, a.ID, sourceOpts{})
+	impostor := f.source(t, a.ID, sourceOpts{ExternalID: named.PublicID})
+	plain := f.source(t, a.ID, sourceOpts{ExternalID: "CB-7/1"})
+
+	got, err := f.st.Get(f.ctx, a.ID, named.PublicID)
+	if err != nil || got.ID != named.ID {
+		t.Fatalf("get %s = %s, %v; want %s, not the source whose external id it is (%s)", named.PublicID, got.PublicID, err, named.PublicID, impostor.PublicID)
+	}
+	ids, err := f.st.IDs(f.ctx, a.ID, []string{named.PublicID, "CB-7/1", impostor.PublicID, "nope"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int64{named.PublicID: named.ID, "CB-7/1": plain.ID, impostor.PublicID: impostor.ID}
+	if len(ids) != len(want) {
+		t.Fatalf("ids = %v, want %v", ids, want)
+	}
+	for ref, id := range want {
+		if ids[ref] != id {
+			t.Errorf("%s → %d, want %d", ref, ids[ref], id)
+		}
+	}
+	r := sources.NewResolver(f.st)
+	resolved, err := r.Resolve(f.ctx, a.ID, []string{named.PublicID}, nil)
+	if err != nil || resolved[named.PublicID] != named.ID {
+		t.Fatalf("resolver: %s → %v, %v; want %d", named.PublicID, resolved, err, named.ID)
+	}
 }
 
 func TestStoreCreateExternalIDUniquePerTenant(t *testing.T) {

@@ -109,14 +109,14 @@ type kindStretch struct {
 	AssignedVersion
 }
 
-// SourceCost prices a source's energy. A source of another tenant is
-// NOT_FOUND; one with no supply or export tariff over the range (and no
-// tariff_id) is a CONFLICT that says so.
-func (s *CostService) SourceCost(ctx context.Context, tenantID int64, sourceID string, r CostRequest) (*Cost, error) {
+// SourceCost prices the energy of a source (public id or external id). A
+// source of another tenant is NOT_FOUND; one with no supply or export
+// tariff over the range (and no tariff_id) is a CONFLICT that says so.
+func (s *CostService) SourceCost(ctx context.Context, tenantID int64, ref string, r CostRequest) (*Cost, error) {
 	if err := r.validate(); err != nil {
 		return nil, err
 	}
-	src, err := s.Sources.Get(ctx, tenantID, sourceID)
+	src, err := s.Sources.Get(ctx, tenantID, ref)
 	if err != nil {
 		return nil, err
 	}
@@ -399,21 +399,15 @@ func (s *CostService) feedFor(ctx context.Context, tenantID int64, ks kindStretc
 // feedSource finds a tenant's source by public id or external id; nil
 // when there is none.
 func (s *CostService) feedSource(ctx context.Context, tenantID int64, ref string) (*sources.Source, error) {
-	if strings.HasPrefix(ref, "src_") {
-		src, err := s.Sources.Get(ctx, tenantID, ref)
-		var ae *api.Error
-		switch {
-		case err == nil:
-			return &src, nil
-		case !errors.As(err, &ae) || ae.Code != api.CodeNotFound:
-			return nil, err
-		}
+	src, err := s.Sources.Get(ctx, tenantID, ref)
+	var ae *api.Error
+	switch {
+	case err == nil:
+		return &src, nil
+	case errors.As(err, &ae) && ae.Code == api.CodeNotFound:
+		return nil, nil
 	}
-	list, _, err := s.Sources.List(ctx, tenantID, sources.Filter{ExternalID: ref}, api.PageRequest{Page: 1, Limit: 1})
-	if err != nil || len(list) == 0 {
-		return nil, err
-	}
-	return &list[0], nil
+	return nil, err
 }
 
 // pricingError explains why a stretch could not be priced: a missing feed
@@ -508,7 +502,11 @@ func (h costHandlers) source(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	out, err := h.svc.SourceCost(c.UserContext(), tenant(c), strings.Clone(c.Params("id")), r)
+	ref, err := api.PathParam(c, "id")
+	if err != nil {
+		return err
+	}
+	out, err := h.svc.SourceCost(c.UserContext(), tenant(c), ref, r)
 	if err != nil {
 		return err
 	}
