@@ -33,8 +33,14 @@ type cursor struct {
 }
 
 func (f Filter) fingerprint() string {
+	// The source by id once resolved: its public and external ids make
+	// the same cursor.
+	source := f.Source
+	if f.sourceID != 0 {
+		source = fmt.Sprint(f.sourceID)
+	}
 	h := fnv.New64a()
-	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%d\x00%d\x00%d", f.Status, f.Source, f.SiteID,
+	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%d\x00%d\x00%d", f.Status, source, f.SiteID,
 		unixMicro(f.From), unixMicro(f.To), unixMicro(f.UpdatedSince))
 	return fmt.Sprintf("%x", h.Sum64())
 }
@@ -61,6 +67,10 @@ func unixMicro(t time.Time) int64 {
 func (svc *Service) List(ctx context.Context, tenantID int64, f Filter, cursorText string, limit int) (Page, error) {
 	if limit <= 0 || limit > api.MaxPageLimit {
 		return Page{}, api.Validation("limit", "must be from 1 to %d", api.MaxPageLimit)
+	}
+	f, err := svc.store.withSource(ctx, tenantID, f)
+	if err != nil {
+		return Page{}, err
 	}
 	fp := f.fingerprint()
 	var c cursor

@@ -608,13 +608,9 @@ func (st *Store) horizon(ctx context.Context, tenantID int64) (int64, error) {
 	return h, nil
 }
 
-// page returns up to limit+1 sessions matching f whose version is in
-// (after, upTo], in version order.
+// page returns up to limit+1 sessions matching f (its source resolved by
+// withSource) whose version is in (after, upTo], in version order.
 func (st *Store) page(ctx context.Context, tenantID int64, f Filter, after, upTo int64, limit int) ([]Session, error) {
-	f, err := st.withSource(ctx, tenantID, f)
-	if err != nil {
-		return nil, err
-	}
 	cond, args := f.where([]any{tenantID})
 	args = append(args, after, upTo, limit+1)
 	n := len(args)
