@@ -41,6 +41,9 @@ const (
 type column struct {
 	name string
 	kind colKind
+	// decimals is the precision of a colFloat column (number.go): its
+	// values are rounded to it in every format.
+	decimals int
 }
 
 // cell is one value of a row; null applies to floats.
@@ -124,7 +127,7 @@ func (j *jsonWriter) row(cells []cell) error {
 			b = v.t.AppendFormat(b, time.RFC3339Nano)
 			b = append(b, '"')
 		case c.kind == colFloat:
-			b = strconv.AppendFloat(b, v.f, 'g', -1, 64)
+			b = appendNumber(b, v.f, c.decimals)
 		case c.kind == colInt:
 			b = strconv.AppendInt(b, v.i, 10)
 		default:
@@ -163,9 +166,10 @@ func (j *jsonWriter) close(meta, pagination any) error {
 }
 
 // csvWriter writes a header line of column names, then one line per row:
-// times in RFC 3339, numbers in their shortest exact form, null as an
-// empty field. No value needs quoting (names, numbers, times, qualities
-// and public ids never hold commas or quotes).
+// times in RFC 3339, numbers rounded to their column's precision in their
+// shortest form (as in JSON), null as an empty field. No value needs
+// quoting (names, numbers, times, qualities and public ids never hold
+// commas or quotes).
 type csvWriter struct {
 	w    io.Writer
 	cols []column
@@ -197,7 +201,7 @@ func (c *csvWriter) row(cells []cell) error {
 		case col.kind == colTime:
 			b = v.t.AppendFormat(b, time.RFC3339Nano)
 		case col.kind == colFloat:
-			b = strconv.AppendFloat(b, v.f, 'g', -1, 64)
+			b = appendNumber(b, v.f, col.decimals)
 		case col.kind == colInt:
 			b = strconv.AppendInt(b, v.i, 10)
 		default:
@@ -223,12 +227,15 @@ func (c *csvWriter) close(_, _ any) error {
 const arrowBatch = 4096
 
 // arrowWriter writes an Arrow IPC stream: the schema, record batches of
-// up to arrowBatch rows, the end-of-stream marker.
+// up to arrowBatch rows, the end-of-stream marker. Numbers stay float64,
+// rounded to their column's precision: the float nearest to the decimal
+// that JSON and CSV show, which Arrow readers print back as that decimal.
 type arrowWriter struct {
-	w   *ipc.Writer
-	b   *array.RecordBuilder
-	n   int
-	err error
+	w    *ipc.Writer
+	b    *array.RecordBuilder
+	cols []column
+	n    int
+	err  error
 }
 
 func newArrowWriter(w io.Writer, cols []column, tz string) (*arrowWriter, error) {
@@ -250,8 +257,9 @@ func newArrowWriter(w io.Writer, cols []column, tz string) (*arrowWriter, error)
 	schema := arrow.NewSchema(fields, nil)
 	mem := memory.NewGoAllocator()
 	return &arrowWriter{
-		w: ipc.NewWriter(w, ipc.WithSchema(schema), ipc.WithAllocator(mem)),
-		b: array.NewRecordBuilder(mem, schema),
+		w:    ipc.NewWriter(w, ipc.WithSchema(schema), ipc.WithAllocator(mem)),
+		b:    array.NewRecordBuilder(mem, schema),
+		cols: cols,
 	}, nil
 }
 
@@ -264,7 +272,7 @@ func (a *arrowWriter) row(cells []cell) error {
 			if v.null {
 				fb.AppendNull()
 			} else {
-				fb.Append(v.f)
+				fb.Append(Round(v.f, a.cols[i].decimals))
 			}
 		case *array.Int64Builder:
 			fb.Append(v.i)

@@ -15,12 +15,12 @@ import (
 )
 
 // TestFormatsAgree writes one table as JSON, CSV and Arrow (with more
-// rows than an Arrow batch) and reads each back: the same values, nulls
-// in the same places, times in the zone.
+// rows than an Arrow batch) and reads each back: the same values rounded
+// to the column's precision, nulls in the same places, times in the zone.
 func TestFormatsAgree(t *testing.T) {
 	t.Parallel()
 	loc := mustZone(t, "Asia/Kathmandu")
-	cols := []column{{"time", colTime}, {"avg", colFloat}, {"count", colInt}, {"quality", colString}}
+	cols := []column{{"time", colTime, 0}, {"avg", colFloat, 6}, {"count", colInt, 0}, {"quality", colString, 0}}
 	start := time.Date(2025, 6, 2, 0, 0, 0, 0, loc)
 	const n = arrowBatch + 10
 	row := func(i int) []cell {
@@ -103,8 +103,8 @@ func TestFormatsAgree(t *testing.T) {
 				if j.Avg != nil || c[1] != "" || !avg.IsNull(r) {
 					t.Fatalf("row %d: null avg rendered %v %q %v", i, j.Avg, c[1], avg.IsNull(r))
 				}
-			} else if *j.Avg != want[1].f || c[1] != formatFloat(want[1].f) || avg.Value(r) != want[1].f {
-				t.Fatalf("row %d avg: json %v csv %s arrow %v want %v", i, *j.Avg, c[1], avg.Value(r), want[1].f)
+			} else if w := Round(want[1].f, 6); *j.Avg != w || c[1] != formatFloat(w) || avg.Value(r) != w {
+				t.Fatalf("row %d avg: json %v csv %s arrow %v want %v", i, *j.Avg, c[1], avg.Value(r), w)
 			}
 			if j.Count != int64(i) || c[2] != itoa(i) || count.Value(r) != int64(i) || j.Quality != "complete" || c[3] != "complete" {
 				t.Fatalf("row %d count/quality", i)
@@ -130,7 +130,7 @@ func itoa(i int) string { return string(must(json.Marshal(i))) }
 
 func TestEmptyTables(t *testing.T) {
 	t.Parallel()
-	cols := []column{{"time", colTime}, {"value", colFloat}}
+	cols := []column{{"time", colTime, 0}, {"value", colFloat, 3}}
 	for _, f := range []Format{FormatJSON, FormatCSV, FormatArrow} {
 		var buf bytes.Buffer
 		tw, _ := newTableWriter(f, &buf, cols, "UTC")

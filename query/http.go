@@ -212,7 +212,7 @@ func (h handlers) readings(c *fiber.Ctx) error {
 		if err != nil {
 			return err
 		}
-		cols := []column{{"time", colTime}, {"value", colFloat}}
+		cols := []column{{"time", colTime, 0}, {"value", colFloat, UnitDecimals(p.Meta.Unit)}}
 		rows := func(tw tableWriter) error {
 			cells := make([]cell, 2)
 			return p.Each(func(t time.Time, v float64) error {
@@ -229,13 +229,13 @@ func (h handlers) readings(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	cols := []column{{"time", colTime}}
+	cols := []column{{"time", colTime, 0}}
 	for _, a := range s.Meta.Agg {
 		kind := colFloat
 		if a == AggCount {
 			kind = colInt
 		}
-		cols = append(cols, column{string(a), kind})
+		cols = append(cols, column{string(a), kind, UnitDecimals(s.Meta.Unit)})
 	}
 	rows := func(tw tableWriter) error {
 		cells := make([]cell, len(cols))
@@ -254,7 +254,7 @@ func (h handlers) readings(c *fiber.Ctx) error {
 	return h.render(c, f, cols, s.Meta, nil, rows, s.Close)
 }
 
-var energyColumns = []column{{"time", colTime}, {"end", colTime}, {"import_kwh", colFloat}, {"export_kwh", colFloat}, {"quality", colString}}
+var energyColumns = []column{{"time", colTime, 0}, {"end", colTime, 0}, {"import_kwh", colFloat, EnergyDecimals}, {"export_kwh", colFloat, EnergyDecimals}, {"quality", colString, 0}}
 
 func energyCells(cells []cell, r EnergyRow) {
 	cells[0], cells[1] = cell{t: r.Time}, cell{t: r.End}
@@ -321,16 +321,16 @@ func (h handlers) siteEnergy(c *fiber.Ctx) error {
 	if f == FormatJSON {
 		rows := make([]siteRow, len(e.Rows))
 		for i, r := range e.Rows {
-			rows[i].EnergyRow = r
+			rows[i].EnergyRow = r.rounded()
 			for _, s := range e.Breakdown {
-				sr := s.Rows[i]
+				sr := s.Rows[i].rounded()
 				rows[i].Sources = append(rows[i].Sources, sourcePart{Source: s.Source, ImportKWh: sr.ImportKWh, ExportKWh: sr.ExportKWh, Quality: sr.Quality})
 			}
 		}
 		return c.JSON(struct {
 			Data []siteRow    `json:"data"`
 			Meta envelopeMeta `json:"meta"`
-		}{rows, envelopeMeta{api.RequestID(c), e.Meta}})
+		}{rows, envelopeMeta{api.RequestID(c), e.Meta.rounded()}})
 	}
 	if !q.Breakdown {
 		rows := func(tw tableWriter) error {
@@ -346,7 +346,7 @@ func (h handlers) siteEnergy(c *fiber.Ctx) error {
 		return h.render(c, f, energyColumns, e.Meta, nil, rows, func() {})
 	}
 	// The breakdown in CSV and Arrow is long: one row per bucket and member.
-	cols := append([]column{{"source", colString}}, energyColumns...)
+	cols := append([]column{{"source", colString, 0}}, energyColumns...)
 	rows := func(tw tableWriter) error {
 		cells := make([]cell, len(cols))
 		for i := range e.Rows {
@@ -385,7 +385,7 @@ func (h handlers) stats(c *fiber.Ctx) error {
 	return c.JSON(struct {
 		Data Stats        `json:"data"`
 		Meta envelopeMeta `json:"meta"`
-	}{st, envelopeMeta{api.RequestID(c), meta}})
+	}{st.rounded(), envelopeMeta{api.RequestID(c), meta.rounded()}})
 }
 
 func (h handlers) latest(c *fiber.Ctx) error {
@@ -398,6 +398,9 @@ func (h handlers) latest(c *fiber.Ctx) error {
 	out, err := h.svc.Latest(c.UserContext(), auth.PrincipalOf(c).TenantID, list(c, "source"), list(c, "metric"))
 	if err != nil {
 		return err
+	}
+	for i := range out {
+		out[i] = out[i].rounded()
 	}
 	return api.OK(c, out)
 }
@@ -418,7 +421,7 @@ func (h handlers) render(c *fiber.Ctx, f Format, cols []column, meta Meta, pagin
 		if err := rows(tw); err != nil {
 			return err
 		}
-		if err := tw.close(envelopeMeta{api.RequestID(c), meta}, pagination); err != nil {
+		if err := tw.close(envelopeMeta{api.RequestID(c), meta.rounded()}, pagination); err != nil {
 			return err
 		}
 		c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)

@@ -418,8 +418,9 @@ func TestQueryEndToEnd(t *testing.T) {
 			d["energy_method"] != "counter" || d["sample_count"].(float64) != float64(2*(len(times)-1)) || d["completeness"].(float64) != 1 {
 			t.Fatalf("stats %v", d)
 		}
-		// 116.35 kWh over 97 h is 1199.48 W on average; over a 5 kW peak.
-		if !closeTo(d["average_power_w"].(float64), 116350.0/97) || !closeTo(d["load_factor"].(float64), 116350.0/97/5000) {
+		// 116.35 kWh over 97 h is 1199.4845… W on average (answered to the
+		// mW); over a 5 kW peak, 0.2398969… (to 1e-6).
+		if d["average_power_w"].(float64) != 1199.485 || d["load_factor"].(float64) != 0.239897 {
 			t.Fatalf("average %v, load factor %v", d["average_power_w"], d["load_factor"])
 		}
 	})
