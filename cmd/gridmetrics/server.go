@@ -16,6 +16,7 @@ import (
 	"github.com/gridmetrics/gridmetrics/api"
 	"github.com/gridmetrics/gridmetrics/auth"
 	"github.com/gridmetrics/gridmetrics/availability"
+	"github.com/gridmetrics/gridmetrics/console"
 	"github.com/gridmetrics/gridmetrics/idtags"
 	"github.com/gridmetrics/gridmetrics/ingest"
 	"github.com/gridmetrics/gridmetrics/mqtt"
@@ -129,6 +130,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 
 	m.app = api.New(m.Config.apiConfig(m.Log))
 	api.MountHealth(m.app, m.ready)
+	// The console and the API reference: static pages, without auth; they
+	// call the API under /v1 with the key the user signs in with.
+	console.Mount(m.app, console.Built())
 	if err := m.serveMetrics(reg); err != nil {
 		return err
 	}
