@@ -200,7 +200,8 @@ func (s *Subscriber) Start() error {
 		CleanStartOnInitialConnection: false,
 		SessionExpiryInterval:         uint32(s.cfg.SessionExpiry / time.Second),
 		ReconnectBackoff:              autopaho.NewExponentialBackoff(200*time.Millisecond, max(s.cfg.ReconnectMax, time.Second), time.Second, 2),
-		ConnectTimeout:                10 * time.Second,
+		ConnectTimeout:                connectTimeout,
+		AttemptConnection:             dialer(tlsCfg),
 		ConnectUsername:               username,
 		ConnectPassword:               []byte(password),
 		ConnectPacketBuilder: func(c *paho.Connect, _ *url.URL) (*paho.Connect, error) {
@@ -228,7 +229,11 @@ func (s *Subscriber) Start() error {
 		ClientConfig: paho.ClientConfig{
 			ClientID:                   s.cfg.ClientID,
 			EnableManualAcknowledgment: true,
-			OnPublishReceived:          []func(paho.PublishReceived) (bool, error){s.received},
+			// Acknowledgements wait for those of earlier messages and go
+			// out on this tick (50 ms by default, which would cap one
+			// connection at Inflight messages per 50 ms).
+			SendAcksInterval:  5 * time.Millisecond,
+			OnPublishReceived: []func(paho.PublishReceived) (bool, error){s.received},
 			OnClientError: func(err error) {
 				s.log.Warn("mqtt connection error", "err", err)
 			},
@@ -269,6 +274,10 @@ func connectProblem(err error) string {
 			return "the broker refused the client id"
 		}
 		return fmt.Sprintf("the broker refused the connection (reason 0x%02x)", ce.ReasonCode)
+	}
+	var verify *tls.CertificateVerificationError
+	if errors.As(err, &verify) {
+		return "the broker's TLS certificate is not trusted (see mqtt-ca-file)"
 	}
 	return "broker unreachable"
 }

@@ -2,8 +2,15 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"net/url"
@@ -55,6 +62,12 @@ func newMQTTEnv(t *testing.T) *mqttEnv {
 // newMQTTEnvOn is newMQTTEnv on a migrated database of the test's own.
 func newMQTTEnvOn(t *testing.T, dbURL string) *mqttEnv {
 	t.Helper()
+	return newMQTTEnvWith(t, dbURL, nil)
+}
+
+// newMQTTEnvWith is newMQTTEnvOn with a broker that also listens with TLS.
+func newMQTTEnvWith(t *testing.T, dbURL string, tls *mqtttest.TLSFiles) *mqttEnv {
+	t.Helper()
 	e := &mqttEnv{t: t, dbURL: dbURL}
 	e.acme = tenantID(t, cli(t, e.dbURL, "tenant", "create", "--name", "acme", "--auto-register"))
 	e.other = tenantID(t, cli(t, e.dbURL, "tenant", "create", "--name", "other"))
@@ -66,7 +79,7 @@ func newMQTTEnvOn(t *testing.T, dbURL string) *mqttEnv {
 		{Name: mqttAcmeUser, Password: mqttAcmePass, Write: []string{"gridmetrics/" + e.acme + "/#"}},
 		{Name: mqttOtherUser, Password: mqttOtherPass, Write: []string{"gridmetrics/" + e.other + "/#"}},
 		{Name: mqttBridgeUser, Password: mqttBridgePass, Write: []string{"gridmetrics/#"}},
-	}})
+	}, TLS: tls})
 	return e
 }
 
@@ -548,4 +561,80 @@ func TestMQTTReadmeExample(t *testing.T) {
 	if len(got) != 4 || energy != 12345 {
 		t.Errorf("the README's Tasmota reading: %v", got)
 	}
+}
+
+// TestMQTTOverTLS connects to the broker's TLS listener (mqtts://) with a
+// private CA: readings flow; without the CA the connection is refused and
+// /readyz says why.
+func TestMQTTOverTLS(t *testing.T) {
+	dir := t.TempDir()
+	ca, cert, key := writeTestCA(t, dir)
+	e := newMQTTEnvWith(t, dbtest.NewURL(t), &mqtttest.TLSFiles{CertFile: cert, KeyFile: key})
+	args := []string{"--mqtt-url", e.broker.TLSURL(), "--mqtt-username", mqttServiceUser, "--mqtt-password", mqttServicePass,
+		"--mqtt-reconnect-max", "1s"}
+	m := startServer(t, e.dbURL, append(args, "--mqtt-client-id", "gm-tls", "--mqtt-ca-file", ca)...)
+	waitConnected(t, "http://"+m.Addr())
+	at := time.Now().Add(-time.Minute).UTC().Format(time.RFC3339)
+	if err := e.broker.Publish(t, mqttAcmeUser, mqttAcmePass, topic(e.acme, "value/tls-meter/power_import/W"), []byte(`{"value":42,"time":"`+at+`"}`), 1); err != nil {
+		t.Fatal(err)
+	}
+	if got := waitReadings(t, e.dbURL, e.acme, "tls-meter", 1, 10*time.Second); len(got) != 1 || got[0].value != 42 {
+		t.Errorf("over TLS: %v", got)
+	}
+
+	untrusting := startServer(t, e.dbURL, append(args, "--mqtt-client-id", "gm-tls-untrusting")...)
+	var ready string
+	if !waitFor(10*time.Second, func() bool {
+		res, err := http.Get("http://" + untrusting.Addr() + "/readyz")
+		if err != nil {
+			return false
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		ready = string(b)
+		return strings.Contains(ready, "TLS certificate is not trusted")
+	}) {
+		t.Errorf("/readyz of a service that does not trust the broker: %s", ready)
+	}
+}
+
+// writeTestCA writes a CA and a certificate for 127.0.0.1 it signs, as PEM
+// files in dir.
+func writeTestCA(t *testing.T, dir string) (caFile, certFile, keyFile string) {
+	t.Helper()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Gridmetrics test CA"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour), IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, caTmpl, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(name, kind string, b []byte) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: kind, Bytes: b}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	return write("ca.pem", "CERTIFICATE", caDER), write("server.pem", "CERTIFICATE", der), write("server-key.pem", "PRIVATE KEY", keyDER)
 }

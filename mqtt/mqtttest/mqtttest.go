@@ -44,7 +44,13 @@ type Options struct {
 	// a client sending a larger one is disconnected. 0: the broker's default
 	// (no limit beyond the protocol's).
 	MaxPacketSize int
+	// TLS adds a second listener that speaks MQTT over TLS with this
+	// certificate and key (PEM files); TLSURL names it.
+	TLS *TLSFiles
 }
+
+// TLSFiles are the PEM files of a TLS listener.
+type TLSFiles struct{ CertFile, KeyFile string }
 
 // startTimeout bounds how long a broker may take to accept connections,
 // and how long it may take to exit after SIGTERM.
@@ -62,6 +68,7 @@ type Broker struct {
 	conf    string
 	logPath string
 	port    int
+	tlsPort int // 0: no TLS listener
 	bin     string
 	cmd     *exec.Cmd
 	exited  chan struct{} // closed when cmd has exited
@@ -121,6 +128,11 @@ func Launch(dir string, opts Options) (*Broker, error) {
 			return nil, err
 		}
 		b.port = port
+		if opts.TLS != nil {
+			if b.tlsPort, err = freePort(); err != nil {
+				return nil, err
+			}
+		}
 		if err := b.writeConfig(opts); err != nil {
 			return nil, err
 		}
@@ -224,6 +236,10 @@ func (b *Broker) writeConfig(opts Options) error {
 	} else if os.Getuid() == 0 {
 		c.WriteString("user root\n")
 	}
+	if opts.TLS != nil {
+		// Options after a listener line are that listener's.
+		fmt.Fprintf(&c, "listener %d 127.0.0.1\ncertfile %s\nkeyfile %s\n", b.tlsPort, opts.TLS.CertFile, opts.TLS.KeyFile)
+	}
 	b.conf = filepath.Join(b.dir, "mosquitto.conf")
 	return os.WriteFile(b.conf, []byte(c.String()), 0o600)
 }
@@ -297,6 +313,9 @@ func (b *Broker) PID() int {
 
 // URL is the broker's address, mqtt://127.0.0.1:PORT.
 func (b *Broker) URL() string { return fmt.Sprintf("mqtt://127.0.0.1:%d", b.port) }
+
+// TLSURL is the address of the TLS listener: mqtts://127.0.0.1:PORT.
+func (b *Broker) TLSURL() string { return fmt.Sprintf("mqtts://127.0.0.1:%d", b.tlsPort) }
 
 // Stop stops the broker cleanly (SIGTERM) and waits until it has exited:
 // it writes its sessions and queued messages to disk on the way out.
