@@ -11,8 +11,23 @@ help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "} {printf "  %-16s %s\n", $$1, $$2}'
 
 .PHONY: build
-build: ## build bin/gridmetrics
+build: console ## build the console, then bin/gridmetrics (which embeds it)
 	$(GO) build -o $(BIN) ./cmd/gridmetrics
+
+# The console and API reference (console/web, Vite) build into console/dist,
+# which the binary embeds. npm ci runs only when node_modules is missing or
+# older than package-lock.json; the Vite build only when a source changed.
+CONSOLE_WEB := console/web
+CONSOLE_SRC := $(shell find $(CONSOLE_WEB) -path $(CONSOLE_WEB)/node_modules -prune -o -type f -print 2>/dev/null)
+.PHONY: console
+console: console/dist/index.html ## build the web console and API reference (npm) into console/dist
+
+$(CONSOLE_WEB)/node_modules/.package-lock.json: $(CONSOLE_WEB)/package-lock.json
+	cd $(CONSOLE_WEB) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+console/dist/index.html: $(CONSOLE_WEB)/node_modules/.package-lock.json $(CONSOLE_SRC)
+	cd $(CONSOLE_WEB) && npm run --silent build
 
 .PHONY: db
 db: ## start (or reuse) the private PostgreSQL cluster in .data/pg
@@ -29,8 +44,9 @@ run: build ## start the database and, when mosquitto is installed, the MQTT brok
 test: test-postgres test-timescale test-fuzz ## the whole suite: on PostgreSQL, then the stores on TimescaleDB, then every fuzz target briefly
 
 .PHONY: test-postgres
-test-postgres: ## every package against the private PostgreSQL test cluster (and private mosquitto brokers)
+test-postgres: console ## every package against the private PostgreSQL test cluster (and private mosquitto brokers, and chromium for the console's browser tests)
 	@scripts/mosquitto.sh install && \
+	scripts/chromium.sh install && \
 	url=$$(scripts/pg.sh test) && \
 	GRIDMETRICS_TEST_DATABASE_URL=$$url $(GO) test -count=1 -race ./...
 
