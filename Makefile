@@ -48,7 +48,7 @@ test-postgres: console ## every package against the private PostgreSQL test clus
 	@scripts/mosquitto.sh install && \
 	scripts/chromium.sh install && \
 	url=$$(scripts/pg.sh test) && \
-	GRIDMETRICS_TEST_DATABASE_URL=$$url $(GO) test -count=1 -race ./...
+	GRIDMETRICS_TEST_DATABASE_URL=$$url $(GO) test -count=1 -race -timeout 20m ./...
 
 .PHONY: test-timescale
 test-timescale: ## schema, store, ingest and rollup tests against TimescaleDB (WASM build, Node harness)
