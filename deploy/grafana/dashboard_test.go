@@ -7,7 +7,9 @@ import (
 	"log/slog"
 	"math"
 	"os"
+	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,6 +20,7 @@ import (
 	"github.com/gridmetrics/gridmetrics/auth"
 	"github.com/gridmetrics/gridmetrics/query"
 	"github.com/gridmetrics/gridmetrics/rollups"
+	"github.com/gridmetrics/gridmetrics/schema"
 	"github.com/gridmetrics/gridmetrics/schema/dbtest"
 	"github.com/gridmetrics/gridmetrics/sessions"
 	"github.com/gridmetrics/gridmetrics/sources"
@@ -115,8 +118,13 @@ func newFixture(t *testing.T) *fixture {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	f := &fixture{ctx: ctx, pool: pool, acme: acme, other: other, acmeID: acme.ID,
 		query: query.NewService(pool, st, metrics, query.Config{Logger: log})}
+	// The data source's timescaledb option follows the backend: on
+	// TimescaleDB the queries run as the compose stack's Grafana sends them.
 	if err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')`).Scan(&f.timescaledb); err != nil {
 		t.Fatal(err)
+	}
+	if want := dbtest.ExpectedBackend(); want != "" && f.timescaledb != (want == schema.BackendTimescaleDB) {
+		t.Fatalf("timescaledb installed: %v; the run expects the %s backend", f.timescaledb, want)
 	}
 
 	source := func(tenant int64, ext, kind, name, site string, parent *string) sources.Source {
@@ -541,6 +549,81 @@ func (f *fixture) checkSessions(t *testing.T, sql string) {
 		e, _ := number(t, r[3])
 		if at := instant(t, r[0]); !at.Equal(w.at) || n != w.sessions || stopped != w.stopped || math.Abs(e-w.energy) > 1e-9 {
 			t.Errorf("row %d: %s %v sessions, %v stopped, %v kWh; want %s %v, %v, %v", i, at, n, stopped, e, w.at, w.sessions, w.stopped, w.energy)
+		}
+	}
+}
+
+// TestProvisioningAgrees checks that the pieces Grafana puts together name
+// each other: every data source reference of the dashboard is the
+// provisioned data source, and docker-compose.yml mounts the provisioning
+// and the dashboards where the provider looks for them.
+func TestProvisioningAgrees(t *testing.T) {
+	read := func(name string) string {
+		t.Helper()
+		b, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	field := func(text, key string) string {
+		t.Helper()
+		m := regexp.MustCompile(`(?m)^\s*` + key + `:\s*(\S+)\s*$`).FindStringSubmatch(text)
+		if m == nil {
+			t.Fatalf("no %s: line in\n%s", key, text)
+		}
+		return m[1]
+	}
+	ds := read("provisioning/datasources/gridmetrics.yml")
+	uid, typ := field(ds, "uid"), field(ds, "type")
+
+	var refs []map[string]any
+	var walk func(v any)
+	walk = func(v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			if r, ok := x["datasource"].(map[string]any); ok {
+				refs = append(refs, r)
+			}
+			for _, c := range x {
+				walk(c)
+			}
+		case []any:
+			for _, c := range x {
+				walk(c)
+			}
+		}
+	}
+	var dash any
+	if err := json.Unmarshal([]byte(read("dashboards/gridmetrics.json")), &dash); err != nil {
+		t.Fatal(err)
+	}
+	walk(dash)
+	if len(refs) == 0 {
+		t.Fatal("the dashboard names no data source")
+	}
+	for _, r := range refs {
+		if r["uid"] != uid || r["type"] != typ {
+			t.Errorf("data source %v, want uid %q of type %q", r, uid, typ)
+		}
+	}
+
+	path := field(read("provisioning/dashboards/gridmetrics.yml"), "path")
+	compose := read("../../docker-compose.yml")
+	for _, mount := range []string{
+		"./deploy/grafana/provisioning:/etc/grafana/provisioning:ro",
+		"./deploy/grafana/dashboards:" + path + ":ro",
+		"./deploy/grafana/grants.sql:/grants.sql:ro",
+	} {
+		if !strings.Contains(compose, "- "+mount+"\n") {
+			t.Errorf("docker-compose.yml does not mount %s", mount)
+		}
+	}
+	// The data source's settings come from the Grafana service's
+	// environment.
+	for _, m := range regexp.MustCompile(`\$\{(\w+)\}`).FindAllStringSubmatch(ds, -1) {
+		if !regexp.MustCompile(`(?m)^\s+` + m[1] + `: \S`).MatchString(compose) {
+			t.Errorf("docker-compose.yml does not set %s for the data source", m[1])
 		}
 	}
 }

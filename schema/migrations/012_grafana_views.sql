@@ -26,8 +26,9 @@ LEFT JOIN sources p ON p.id = s.parent_id;
 --     parent is not itself in the site (a charger counts, its connectors
 --     do not);
 --   - a member measures a direction by its register (energy_import or
---     energy_export: the counter's increase) when it has one, else by the
---     time integral of its power gauge (power_import or power_export);
+--     energy_export: the counter's increase) when it has one (a reading or
+--     a daily rollup of it), else by the time integral of its power gauge
+--     (power_import or power_export);
 --   - each series is read as query.Plan reads whole UTC days: daily rollups
 --     before the 1d tier's limit, then hourly, then 15-minute rollups, then
 --     raw readings; a tier's limit is its watermark, or the series' earliest
@@ -37,6 +38,10 @@ LEFT JOIN sources p ON p.id = s.parent_id;
 --     query.Engine, so a day's value is the register interpolated at its
 --     end minus that at its start, counter restarts included;
 --   - members add in the order of their public ids.
+--
+-- This is the second home of those rules: deploy/grafana's test compares
+-- the view with query.Service.SiteEnergy bit for bit, so a change to one
+-- that the other does not follow fails there.
 --
 -- A direction no member measures is null; a day no member has data around
 -- has no row. A filter on tenant or site reaches the series before any
@@ -49,14 +54,15 @@ WITH directions (direction, counter, power) AS (
            ('export', 'energy_export', 'power_export')
 ),
 members AS (
-    SELECT s.id, s.public_id, s.tenant_id, s.site_id
+    SELECT s.id, s.public_id, t.public_id AS tenant, s.site_id
     FROM sources s
+    JOIN tenants t ON t.id = s.tenant_id
     WHERE s.site_id IS NOT NULL AND s.kind <> 'price_feed'
       AND NOT EXISTS (SELECT 1 FROM sources p
                       WHERE p.id = s.parent_id AND p.site_id = s.site_id AND p.tenant_id = s.tenant_id)
 ),
 -- The series each member measures each direction by, if any.
-series AS (
+series AS NOT MATERIALIZED (
     SELECT m.*, d.direction, pick.metric, pick.method
     FROM members m
     CROSS JOIN directions d
@@ -89,7 +95,7 @@ limits AS (
 -- Pieces of each series in time order: tier rows and raw samples, as
 -- rollups.Summary values (a raw sample is a piece with no increase).
 pieces AS (
-    SELECT l.tenant_id, l.site_id, l.public_id, l.id, l.direction, l.method,
+    SELECT l.tenant, l.site_id, l.public_id, l.id, l.direction, l.method,
            p.first_time, p.first_value, p.last_time, p.last_value, p.increase, p.integral
     FROM limits l
     CROSS JOIN LATERAL (
@@ -107,22 +113,22 @@ pieces AS (
     ) p
 ),
 -- Each piece with the last sample before it: the stretch between them.
-stretches AS (
+stretches AS NOT MATERIALIZED (
     SELECT p.*,
            lag(p.last_time) OVER w AS t0, lag(p.last_value) OVER w AS v0
     FROM pieces p
-    WINDOW w AS (PARTITION BY p.tenant_id, p.site_id, p.id, p.direction ORDER BY p.first_time)
+    WINDOW w AS (PARTITION BY p.tenant, p.site_id, p.id, p.direction ORDER BY p.first_time)
 ),
 -- What each piece and each day's part of each stretch adds to its day, with
 -- the time it is added at (ord breaks a tie: a single sample, then the
 -- stretch leaving it).
 parts AS (
-    SELECT tenant_id, site_id, public_id, direction, method,
+    SELECT tenant, site_id, public_id, direction, method,
            date_trunc('day', first_time AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS day,
            first_time AS at, 0 AS ord, increase, integral
     FROM stretches
     UNION ALL
-    SELECT s.tenant_id, s.site_id, s.public_id, s.direction, s.method, e.day, e.a, 1,
+    SELECT s.tenant, s.site_id, s.public_id, s.direction, s.method, e.day, e.a, 1,
            -- as query.Engine.stretch: the cumulative increase at b minus
            -- that at a, exact at the stretch's own ends.
            (CASE WHEN e.b = s.first_time THEN e.inc ELSE e.inc * ((e.bus - e.t0us)::float8 / e.dt) END)
@@ -150,26 +156,25 @@ parts AS (
 ),
 -- Each member's energy per day and direction, kWh.
 member_days AS (
-    SELECT tenant_id, site_id, public_id, direction, day,
+    SELECT tenant, site_id, public_id, direction, day,
            CASE WHEN min(method) = 'counter' THEN sum(increase ORDER BY at, ord) / 1e3
                 ELSE sum(integral ORDER BY at, ord) / 3.6e6 END AS kwh
     FROM parts
-    GROUP BY tenant_id, site_id, public_id, direction, day
+    GROUP BY tenant, site_id, public_id, direction, day
 ),
 -- Which directions some member of the site measures at all.
 site_directions AS (
-    SELECT tenant_id, site_id,
+    SELECT tenant, site_id,
            bool_or(direction = 'import') AS import, bool_or(direction = 'export') AS export
     FROM series
-    GROUP BY tenant_id, site_id
+    GROUP BY tenant, site_id
 )
-SELECT md.day AS time, t.public_id AS tenant, md.site_id AS site,
+SELECT md.day AS time, md.tenant, md.site_id AS site,
        CASE WHEN sd.import THEN coalesce(sum(md.kwh ORDER BY md.public_id) FILTER (WHERE md.direction = 'import'), 0) END AS import_kwh,
        CASE WHEN sd.export THEN coalesce(sum(md.kwh ORDER BY md.public_id) FILTER (WHERE md.direction = 'export'), 0) END AS export_kwh
 FROM member_days md
-JOIN site_directions sd ON sd.tenant_id = md.tenant_id AND sd.site_id = md.site_id
-JOIN tenants t ON t.id = md.tenant_id
-GROUP BY md.day, t.public_id, md.site_id, sd.import, sd.export;
+JOIN site_directions sd ON sd.tenant = md.tenant AND sd.site_id = md.site_id
+GROUP BY md.day, md.tenant, md.site_id, sd.import, sd.export;
 
 -- Power imported per 15 minutes and source: the 15-minute rollups before
 -- that tier's watermark (or a series' earliest late reading), raw readings
