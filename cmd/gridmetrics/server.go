@@ -21,6 +21,7 @@ import (
 	"github.com/gridmetrics/gridmetrics/ingest"
 	"github.com/gridmetrics/gridmetrics/mqtt"
 	"github.com/gridmetrics/gridmetrics/ocppj"
+	"github.com/gridmetrics/gridmetrics/openapi"
 	"github.com/gridmetrics/gridmetrics/query"
 	"github.com/gridmetrics/gridmetrics/recovery"
 	"github.com/gridmetrics/gridmetrics/rollups"
@@ -136,6 +137,8 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err := m.serveMetrics(reg); err != nil {
 		return err
 	}
+	// The contract, without auth: before the /v1 group's middleware.
+	openapi.Mount(m.app)
 	v1 := m.app.Group("/v1", authn.Middleware())
 	sources.Mount(v1, sourceStore)
 	ingest.Mount(v1, ingestService)
