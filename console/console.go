@@ -27,16 +27,12 @@ func Built() fs.FS {
 	return sub
 }
 
-// The pages' Content-Security-Policy: scripts, styles, images and API calls
-// from this origin only, no inline scripts, and no framing. The reference
-// page's renderer sets element styles from script, which style-src
-// 'unsafe-inline' must allow there (styles cannot run code).
-const (
-	consolePolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; " +
-		"connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
-	docsPolicy = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self'; " +
-		"connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
-)
+// policy is the pages' Content-Security-Policy: scripts, styles, images and
+// API calls from this origin only, no inline scripts or styles, and no
+// framing. Swagger UI and uPlot set element styles through the CSSOM, which
+// style-src does not govern.
+const policy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; " +
+	"connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
 // notBuilt is the page served when the build output is missing, as in a
 // clean checkout built with go build alone.
@@ -52,16 +48,16 @@ const notBuilt = `<!doctype html>
 // reference at GET /docs and their assets under /assets/, from site (see
 // Built). The API stays under /v1, outside of this.
 func Mount(r fiber.Router, site fs.FS) {
-	r.Get("/", page(site, "index.html", consolePolicy))
-	r.Get("/docs", page(site, "docs/index.html", docsPolicy))
+	r.Get("/", page(site, "index.html"))
+	r.Get("/docs", page(site, "docs/index.html"))
 	r.Get("/assets/*", asset(site))
 }
 
 // page serves one HTML page, never cached without revalidation: a new
 // binary brings new asset names.
-func page(site fs.FS, name, policy string) fiber.Handler {
+func page(site fs.FS, name string) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		securityHeaders(c, policy)
+		securityHeaders(c)
 		c.Set(fiber.HeaderCacheControl, "no-cache")
 		c.Type("html", "utf-8")
 		b, err := fs.ReadFile(site, name)
@@ -91,7 +87,7 @@ func asset(site fs.FS) fiber.Handler {
 		if err != nil {
 			return err
 		}
-		securityHeaders(c, consolePolicy)
+		securityHeaders(c)
 		c.Set(fiber.HeaderCacheControl, "public, max-age=31536000, immutable")
 		if t := mime.TypeByExtension(path.Ext(name)); t != "" {
 			c.Set(fiber.HeaderContentType, t)
@@ -102,7 +98,7 @@ func asset(site fs.FS) fiber.Handler {
 	}
 }
 
-func securityHeaders(c *fiber.Ctx, policy string) {
+func securityHeaders(c *fiber.Ctx) {
 	c.Set(fiber.HeaderContentSecurityPolicy, policy)
 	c.Set(fiber.HeaderXContentTypeOptions, "nosniff")
 	c.Set(fiber.HeaderReferrerPolicy, "no-referrer")

@@ -3,6 +3,7 @@ package query
 import (
 	"math"
 	"strconv"
+	"strings"
 )
 
 // The precision of the numbers in answers, in decimal places. Values are
@@ -52,23 +53,61 @@ func UnitDecimals(unit string) int {
 // pow10 holds the exact powers of ten that Round scales by.
 var pow10 = [...]float64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15}
 
-// Round returns v rounded half away from zero to decimals places (0 to
-// 15): the float64 nearest to that decimal, which prints back as it in
-// its shortest form (strconv 'f' with precision -1, encoding/json, Arrow
-// readers). Dividing the rounded integer by an exact power of ten is
-// correctly rounded; multiplying by 1e-6 instead would bring the noise
-// back (0.30000000000000004). A value too large to have digits below
-// the grid, NaN and ±Inf come back as they are; -0 becomes 0.
+// Round returns v rounded to decimals places (0 to 15) as the decimal v
+// prints as (its shortest form) is rounded on paper, halves away from
+// zero: 2.5000005 → 2.500001 whatever binary value stands for it. The
+// result is the float64 nearest to that decimal, which prints back as it
+// (strconv 'f' with precision -1, encoding/json, Arrow readers): dividing
+// the rounded integer by an exact power of ten is correctly rounded, while
+// multiplying by 1e-6 would bring the noise back (0.30000000000000004).
+// A value too large to have digits below the grid, NaN and ±Inf come back
+// as they are; -0 becomes 0.
 func Round(v float64, decimals int) float64 {
 	p := pow10[decimals]
-	if !(math.Abs(v)*p < 1<<53) { // also NaN
+	scaled := math.Abs(v) * p
+	if !(scaled < 1<<53) { // also NaN
 		return v
+	}
+	// v·p is off by an ulp or two, from v's own binary error and the
+	// product's; within a few ulps of a half it may fall on either side,
+	// so the printed decimal decides there.
+	if f := scaled - math.Floor(scaled); math.Abs(f-0.5) <= scaled*1e-15 {
+		return roundShortest(v, decimals)
 	}
 	r := math.Round(v*p) / p
 	if r == 0 {
 		return 0
 	}
 	return r
+}
+
+// roundShortest rounds the shortest decimal form of v to decimals places,
+// halves away from zero, digit by digit: the slow path of Round, for
+// values next to a half.
+func roundShortest(v float64, decimals int) float64 {
+	s := strconv.FormatFloat(math.Abs(v), 'f', -1, 64)
+	whole, frac, _ := strings.Cut(s, ".")
+	if len(frac) <= decimals {
+		return v
+	}
+	digits := []byte(whole + frac[:decimals])
+	if frac[decimals] >= '5' {
+		i := len(digits) - 1
+		for ; i >= 0 && digits[i] == '9'; i-- {
+			digits[i] = '0'
+		}
+		if i < 0 {
+			digits = append([]byte{'1'}, digits...)
+		} else {
+			digits[i]++
+		}
+	}
+	n := len(digits) - decimals
+	r, _ := strconv.ParseFloat(string(digits[:n])+"."+string(digits[n:]), 64)
+	if r == 0 {
+		return 0
+	}
+	return math.Copysign(r, v)
 }
 
 // appendNumber appends v rounded to decimals places in its shortest

@@ -137,9 +137,10 @@ func worseQuality(a, b query.Quality) query.Quality {
 	return a
 }
 
-// kWhOf converts the energy engine's kWh to a decimal, to the mWh: the
-// float noise of interpolation goes, the meter's resolution stays. No
-// energy and negative energy (power readings below zero) count as none.
+// kWhOf converts the energy engine's kWh to a decimal, to the mWh and
+// halves away from zero as the energy routes round them: the float noise
+// of interpolation goes, the meter's resolution stays. No energy and
+// negative energy (power readings below zero) count as none.
 func kWhOf(p *float64) decimal.Decimal {
 	if p == nil || !(*p > 0) || math.IsInf(*p, 0) {
 		return zero
@@ -148,7 +149,7 @@ func kWhOf(p *float64) decimal.Decimal {
 	if err != nil {
 		return zero
 	}
-	return d.Round(6).Trim(0)
+	return RoundHalfUp(d, query.EnergyDecimals).Trim(0)
 }
 
 // costGrid is the buckets of a cost answer: Edges (UTC) bound bucket i by

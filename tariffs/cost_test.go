@@ -2,6 +2,7 @@ package tariffs
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -334,5 +335,18 @@ func TestCostExport(t *testing.T) {
 	wantDec(t, "export kWh", out.ExportKWh, "6")
 	if b := out.Buckets[0]; len(b.Lines) != 1 || b.Lines[0].Kind != KindExport || !b.Start.Equal(local(t, amsterdam, "2024-03-04 00:00")) {
 		t.Errorf("bucket %+v", b)
+	}
+}
+
+// TestKWhOfAgreesWithEnergyRoutes: the kWh a cost answer shows for the
+// engine's float is the figure the energy routes show for it, ties
+// (0.0078125 is 1/128, exact in binary) included.
+func TestKWhOfAgreesWithEnergyRoutes(t *testing.T) {
+	t.Parallel()
+	for _, v := range []float64{0.0078125, 2.5000005, 1013.6287000000002, 11.121299999998882, 0.1 + 0.2, 28.8, 1e-7, 123456.1234565} {
+		want := strconv.FormatFloat(query.Round(v, query.EnergyDecimals), 'f', -1, 64)
+		if got := kWhOf(&v).String(); got != want {
+			t.Errorf("kWhOf(%v) = %s, the energy routes show %s", v, got, want)
+		}
 	}
 }
