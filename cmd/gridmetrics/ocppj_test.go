@@ -73,33 +73,46 @@ func (e ocppEnv) endpoint(tenant string) string { return "ws://" + e.addr + "/oc
 // their packages on first use; it skips the test when Node is absent.
 func ocppHarness(t *testing.T) string {
 	t.Helper()
+	return nodeHarness(t, "ocpp", "ocpp-rpc")
+}
+
+// nodeHarness returns the directory of the Node harness test/<name>,
+// installing its packages (npm ci) once per test binary when node_modules
+// lacks the package marker; it skips the test when Node is absent.
+func nodeHarness(t *testing.T, name, marker string) string {
+	t.Helper()
 	if _, err := exec.LookPath("node"); err != nil {
-		t.Skip("node is not installed: the OCPP-J charge points are Node programs")
+		t.Skipf("node is not installed: the harness test/%s is a Node program", name)
 	}
-	dir, err := filepath.Abs("../../test/ocpp")
+	dir, err := filepath.Abs(filepath.Join("../../test", name))
 	if err != nil {
 		t.Fatal(err)
 	}
-	harnessOnce.Do(func() {
-		if _, err := os.Stat(filepath.Join(dir, "node_modules", "ocpp-rpc")); err == nil {
+	v, _ := harnesses.LoadOrStore(name, &harnessInstall{})
+	h := v.(*harnessInstall)
+	h.once.Do(func() {
+		if _, err := os.Stat(filepath.Join(dir, "node_modules", marker)); err == nil {
 			return
 		}
 		cmd := exec.Command("npm", "ci", "--no-audit", "--no-fund")
 		cmd.Dir = dir
 		if out, err := cmd.CombinedOutput(); err != nil {
-			harnessErr = fmt.Errorf("npm ci in test/ocpp: %v\n%s", err, out)
+			h.err = fmt.Errorf("npm ci in test/%s: %v\n%s", name, err, out)
 		}
 	})
-	if harnessErr != nil {
-		t.Fatal(harnessErr)
+	if h.err != nil {
+		t.Fatal(h.err)
 	}
 	return dir
 }
 
-var (
-	harnessOnce sync.Once
-	harnessErr  error
-)
+// harnesses holds each Node harness's one install, by name.
+var harnesses sync.Map
+
+type harnessInstall struct {
+	once sync.Once
+	err  error
+}
 
 // chargePoint runs a scenario of test/ocpp/chargepoint.mjs, with env
 // (KEY=value) added to its environment, and returns what it printed;
