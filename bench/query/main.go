@@ -24,7 +24,8 @@
 //	power_15m    GET /v1/sources/{id}/readings?metric=power_import&agg=avg,max, 7 days, bucket=15m
 //
 // Every raw answer must equal the planned one (numbers to a relative
-// 1e-9; the request id and the tiers aside), or the run fails. The ratio
+// 1e-9 or one step of their rounding grid; the request id and the tiers
+// aside), or the run fails. The ratio
 // of a case is the raw p50 latency over the planned p50. The last line of
 // output holds the figures as key=value pairs.
 //
