@@ -48,6 +48,7 @@ const browser = await chromium.launch({
 // failed loads the scenario provokes on purpose.
 function watch(page, expectedStatus = []) {
   page.on("request", (r) => seen.requests.push(r.url()));
+  page.on("framenavigated", (f) => seen.requests.push(f.url()));
   page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
   page.on("console", (m) => {
     if (m.type() !== "error") return;
@@ -64,6 +65,8 @@ async function shot(page, name) {
 async function step(name, fn) {
   try {
     await fn();
+    // The address bar, which history.pushState changes without a request.
+    for (const p of context.pages()) seen.requests.push(p.url());
   } catch (e) {
     throw new Error(`${name}: ${e.message}`);
   }
