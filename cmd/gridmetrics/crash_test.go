@@ -36,7 +36,13 @@ func TestMain(m *testing.M) {
 	if args, ok := os.LookupEnv(serveArgsEnv); ok {
 		os.Exit(serveChild(strings.Fields(args)))
 	}
-	os.Exit(m.Run())
+	contract.install()
+	code := m.Run()
+	if !contract.report() && code == 0 {
+		fmt.Fprintln(os.Stderr, "FAIL: exchanges above are not described by the OpenAPI document")
+		code = 1
+	}
+	os.Exit(code)
 }
 
 // serveChild is main() of the re-executed test binary.

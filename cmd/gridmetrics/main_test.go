@@ -56,6 +56,7 @@ func startServer(t *testing.T, dbURL string, args ...string) *Main {
 	if err := m.Run(context.Background()); err != nil {
 		t.Fatalf("run: %v", err)
 	}
+	contract.watch(m.Addr())
 	t.Cleanup(func() {
 		if err := m.Close(); err != nil {
 			t.Errorf("close: %v", err)
@@ -78,9 +79,24 @@ type response struct {
 
 func (c client) do(method, path, body string) response {
 	c.t.Helper()
+	return c.send(method, path, body, false)
+}
+
+// doInvalid sends a request that is invalid on purpose: the contract
+// check validates the answer only (see contract_test.go).
+func (c client) doInvalid(method, path, body string) response {
+	c.t.Helper()
+	return c.send(method, path, body, true)
+}
+
+func (c client) send(method, path, body string, invalid bool) response {
+	c.t.Helper()
 	req, err := http.NewRequest(method, c.base+path, strings.NewReader(body))
 	if err != nil {
 		c.t.Fatal(err)
+	}
+	if invalid {
+		req = invalidRequest(req)
 	}
 	if c.key != "" {
 		req.Header.Set("Authorization", "Bearer "+c.key)
