@@ -112,9 +112,33 @@ func (v *Violation) Error() string {
 	return fmt.Sprintf("openapi contract: %s: %s", v.Operation, strings.Join(v.Problems, "; "))
 }
 
+// failingReader fails every read with err.
+type failingReader struct{ err error }
+
+func (f failingReader) Read([]byte) (int, error) { return 0, f.err }
+
+// wrap returns a transport that checks the exchanges it carries over
+// next, for the tests' clients with transports of their own.
+func (ct *contractTransport) wrap(next http.RoundTripper) http.RoundTripper {
+	return checkedTransport{ct, next}
+}
+
+type checkedTransport struct {
+	ct   *contractTransport
+	next http.RoundTripper
+}
+
+func (c checkedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	return c.ct.roundTrip(c.next, req)
+}
+
 func (ct *contractTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	return ct.roundTrip(ct.next, req)
+}
+
+func (ct *contractTransport) roundTrip(next http.RoundTripper, req *http.Request) (*http.Response, error) {
 	if !ct.watched(req.URL.Host) {
-		return ct.next.RoundTrip(req)
+		return next.RoundTrip(req)
 	}
 	var body []byte
 	if req.Body != nil && req.Body != http.NoBody {
@@ -137,7 +161,7 @@ func (ct *contractTransport) RoundTrip(req *http.Request) (*http.Response, error
 		_, reqErrs = ct.v.ValidateHttpRequest(fresh())
 		ct.mu.Unlock()
 	}
-	res, err := ct.next.RoundTrip(fresh())
+	res, err := next.RoundTrip(fresh())
 	if err != nil {
 		return nil, err
 	}
@@ -159,10 +183,13 @@ func (ct *contractTransport) checkResponse(req *http.Request, res *http.Response
 		var err error
 		raw, err = io.ReadAll(res.Body)
 		res.Body.Close()
-		res.Body = io.NopCloser(bytes.NewReader(raw))
 		if err != nil {
-			return err
+			// A stream cut short (the server failed after its headers):
+			// the caller reads what came and then the same error.
+			res.Body = io.NopCloser(io.MultiReader(bytes.NewReader(raw), failingReader{err}))
+			return nil
 		}
+		res.Body = io.NopCloser(bytes.NewReader(raw))
 	}
 	copyRes := *res
 	copyRes.Body = io.NopCloser(bytes.NewReader(raw))

@@ -110,6 +110,7 @@ func startServerProcess(t *testing.T, dbURL string, extra ...string) *serverProc
 		t.Fatalf("server did not report its address within 30s; log:\n%s", p.logs)
 	}
 	p.base = "http://" + addr
+	contract.watch(addr)
 	hc := &http.Client{Timeout: 2 * time.Second}
 	for {
 		res, err := hc.Get(p.base + "/readyz")
@@ -229,7 +230,7 @@ type loadClient struct {
 
 func newLoadClient(base, key string, conns int) loadClient {
 	tr := &http.Transport{MaxIdleConns: conns, MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns}
-	return loadClient{base: base, key: key, hc: &http.Client{Transport: tr, Timeout: 15 * time.Second}}
+	return loadClient{base: base, key: key, hc: &http.Client{Transport: contract.wrap(tr), Timeout: 15 * time.Second}}
 }
 
 // loadAnswer is what came back for one request; Err is a transport error

@@ -256,7 +256,7 @@ type probe struct {
 }
 
 func newProbe(base, key string) *probe {
-	return &probe{hc: &http.Client{Timeout: 15 * time.Second}, base: base, key: key, answers: map[string]int{}}
+	return &probe{hc: &http.Client{Transport: contract.wrap(http.DefaultTransport), Timeout: 15 * time.Second}, base: base, key: key, answers: map[string]int{}}
 }
 
 // get fetches path and returns its status (0: no answer).
