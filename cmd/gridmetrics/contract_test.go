@@ -8,6 +8,7 @@ import (
 	"mime"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -15,8 +16,11 @@ import (
 	validator "github.com/pb33f/libopenapi-validator"
 	"github.com/pb33f/libopenapi-validator/config"
 	valerrors "github.com/pb33f/libopenapi-validator/errors"
+	"github.com/pb33f/libopenapi-validator/helpers"
+	"github.com/pb33f/libopenapi-validator/paths"
 	"github.com/pb33f/libopenapi-validator/schema_validation"
 	oabase "github.com/pb33f/libopenapi/datamodel/high/base"
+	v3 "github.com/pb33f/libopenapi/datamodel/high/v3"
 
 	"github.com/gridmetrics/gridmetrics/openapi"
 )
@@ -45,6 +49,8 @@ type contractTransport struct {
 	mu          sync.Mutex // the validator is not documented as safe for concurrent use
 	v           validator.Validator
 	streams     validator.Validator // without reading bodies
+	model       *v3.Document
+	options     *config.ValidationOptions
 	errorSchema *oabase.Schema
 	servers     map[string]bool // host:port of the servers the tests started
 	violations  []string
@@ -73,7 +79,8 @@ func newContractTransport() *contractTransport {
 	if len(errs) > 0 {
 		panic(fmt.Sprintf("openapi document: %v", errs))
 	}
-	return &contractTransport{next: http.DefaultTransport, v: v, streams: streams, errorSchema: proxy.Schema(), servers: map[string]bool{}}
+	return &contractTransport{next: http.DefaultTransport, v: v, streams: streams, model: &model.Model, options: config.NewValidationOptions(),
+		errorSchema: proxy.Schema(), servers: map[string]bool{}}
 }
 
 // install puts the check into http.DefaultClient.
@@ -217,11 +224,36 @@ func (ct *contractTransport) checkResponse(req *http.Request, res *http.Response
 	}
 	v := ct.v
 	if !isJSON {
-		// A stream: status and headers only.
+		// A stream: status and headers only, its media type among them.
 		v = ct.streams
+		if err := ct.checkMediaType(check, res); err != nil {
+			return ct.recordLocked(req, fmt.Sprintf("response %d", res.StatusCode), []*valerrors.ValidationError{{Message: err.Error()}})
+		}
 	}
 	if ok, errs := v.ValidateHttpResponse(check, &copyRes); !ok {
 		return ct.recordLocked(req, fmt.Sprintf("response %d", res.StatusCode), errs)
+	}
+	return nil
+}
+
+// checkMediaType checks that the answer's Content-Type is one its
+// operation declares for its status (the validator does so only when it
+// reads the body).
+func (ct *contractTransport) checkMediaType(req *http.Request, res *http.Response) error {
+	item, _, _ := paths.FindPath(req, ct.model, ct.options)
+	if item == nil {
+		return nil
+	}
+	op := helpers.ExtractOperation(req, item)
+	if op == nil || op.Responses == nil {
+		return nil
+	}
+	r := op.Responses.Codes.GetOrZero(strconv.Itoa(res.StatusCode))
+	if r == nil || r.Content == nil || r.Content.Len() == 0 {
+		return nil // an undeclared status is the validator's to report
+	}
+	if _, ok := helpers.FindMediaType(r.Content, res.Header.Get("Content-Type")); !ok {
+		return fmt.Errorf("media type %q is not declared for status %d", res.Header.Get("Content-Type"), res.StatusCode)
 	}
 	return nil
 }
