@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/gridmetrics/gridmetrics/console"
 	"github.com/gridmetrics/gridmetrics/schema/dbtest"
 )
@@ -25,10 +27,17 @@ type consoleSeen struct {
 	Requests []string `json:"requests"`
 	Problems []string `json:"problems"`
 
-	BadKeyError string   `json:"badKeyError"`
-	Sources     []string `json:"sources"`
-	Sites       []string `json:"sites"`
-	Live        struct {
+	BadKeyError  string `json:"badKeyError"`
+	DBDownError  string `json:"dbDownError"`
+	DBDownAnswer struct {
+		Status int `json:"status"`
+		Body   struct {
+			Error struct{ Code, Message string } `json:"error"`
+		} `json:"body"`
+	} `json:"dbDownAnswer"`
+	Sources []string `json:"sources"`
+	Sites   []string `json:"sites"`
+	Live    struct {
 		Value float64 `json:"value"`
 	} `json:"live"`
 	Energy struct {
@@ -144,7 +153,7 @@ func TestConsoleInChromium(t *testing.T) {
 	expect(t, "ingest GAP-1", ingest, 200, "")
 
 	out := t.ArtifactDir()
-	seen := runConsole(t, dir, browser,
+	seen := runConsole(t, dir, browser, "tour",
 		"CONSOLE_URL="+base, "CONSOLE_KEY="+key, "CONSOLE_READ_KEY="+readKey,
 		"CONSOLE_GRID="+grid, "CONSOLE_SITE="+demoSite, "CONSOLE_GAP_SOURCE="+gap.data()["id"].(string),
 		"CONSOLE_GAP_FROM="+day.Add(10*time.Hour).Format("2006-01-02T15:04"),
@@ -293,12 +302,69 @@ func TestConsoleInChromium(t *testing.T) {
 	}
 }
 
-// runConsole runs test/console/console.mjs with env and returns what it saw.
-func runConsole(t *testing.T, dir, browser string, env ...string) consoleSeen {
+// With the database refusing connections, signing in shows the API's error
+// instead of a blank page.
+func TestConsoleShowsTheDatabaseDown(t *testing.T) {
+	t.Parallel()
+	browser := chromium(t)
+	requireBuiltConsole(t)
+	dir := nodeHarness(t, "console", "playwright-core")
+	m, dbURL, acme, _, key := twoTenants(t)
+	admin := key(acme, "admin,read")
+	base := "http://" + m.Addr()
+	c := client{t, base, admin}
+	expect(t, "sources", c.do("GET", "/v1/sources", ""), 200, "")
+
+	refuseConnections(t, dbURL)
+	seen := runConsole(t, dir, browser, "db-down", "CONSOLE_URL="+base, "CONSOLE_KEY="+admin, "CONSOLE_OUT="+t.ArtifactDir())
+	ans := seen.DBDownAnswer
+	if ans.Status < 500 || ans.Body.Error.Code == "" || ans.Body.Error.Message == "" {
+		t.Fatalf("with the database down the page's sign-in got %+v", ans)
+	}
+	if !strings.Contains(seen.DBDownError, ans.Body.Error.Message) || !strings.Contains(seen.DBDownError, ans.Body.Error.Code) {
+		t.Errorf("the console shows %q; the API answered %+v", seen.DBDownError, ans)
+	}
+	if len(seen.Problems) > 0 {
+		t.Errorf("script errors in the page:\n%s", strings.Join(seen.Problems, "\n"))
+	}
+}
+
+// refuseConnections makes the test database refuse new connections and
+// ends the open ones, until the test ends.
+func refuseConnections(t *testing.T, dbURL string) {
+	t.Helper()
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := strings.TrimPrefix(u.Path, "/")
+	u.Path = "/postgres"
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if _, err := conn.Exec(ctx, "ALTER DATABASE "+pgx.Identifier{name}.Sanitize()+" ALLOW_CONNECTIONS true"); err != nil {
+			t.Error(err)
+		}
+		conn.Close(ctx)
+	})
+	if _, err := conn.Exec(ctx, "ALTER DATABASE "+pgx.Identifier{name}.Sanitize()+" ALLOW_CONNECTIONS false"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", name); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// runConsole runs a scenario of test/console/console.mjs with env and
+// returns what it saw.
+func runConsole(t *testing.T, dir, browser, scenario string, env ...string) consoleSeen {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "node", "console.mjs")
+	cmd := exec.CommandContext(ctx, "node", "console.mjs", scenario)
 	cmd.Dir = dir
 	cmd.Env = append(append(os.Environ(), "CHROMIUM="+browser), env...)
 	var stdout, stderr bytes.Buffer
