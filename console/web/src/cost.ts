@@ -45,7 +45,7 @@ export class CostView {
   readonly el: HTMLElement;
   private readonly subject: HTMLSelectElement;
   private readonly bucket = h("select", { name: "bucket" }, options([["day", "Day"], ["month", "Month"]], "day"));
-  private readonly tz = zonePicker();
+  private readonly tz = zonePicker("Default: the tariffs' zone");
   private readonly period = new Period(7, () => this.load());
   private readonly error = errorBox();
   private readonly status = h("p", { class: "status", "aria-live": "polite" });

@@ -39,7 +39,7 @@ export class EnergyView {
       "1h",
     ),
   );
-  private readonly tz = zonePicker();
+  private readonly tz = zonePicker("Default: the source's or site's zone");
   private readonly period: Period;
   private readonly error = errorBox();
   private readonly status = h("p", { class: "status", "aria-live": "polite" });

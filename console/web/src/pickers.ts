@@ -36,9 +36,9 @@ export function subjectPath(s: Subject, resource: string): string {
   return `/${s.kind === "site" ? "sites" : "sources"}/${encodeURIComponent(s.id)}/${resource}`;
 }
 
-/** zonePicker offers the subject's own zone (the API's default) and every
- * zone the browser knows. */
-export function zonePicker(): HTMLSelectElement {
+/** zonePicker offers the API's default zone, which defaultLabel names, and
+ * every zone the browser knows. */
+export function zonePicker(defaultLabel: string): HTMLSelectElement {
   let zones: string[] = [];
   try {
     zones = (Intl as unknown as { supportedValuesOf(k: string): string[] }).supportedValuesOf("timeZone");
@@ -49,7 +49,7 @@ export function zonePicker(): HTMLSelectElement {
   return h(
     "select",
     { name: "tz" },
-    options([["", "The source's own zone"], ...zones.map((z): [string, string] => [z, z])]),
+    options([["", defaultLabel], ...zones.map((z): [string, string] => [z, z])]),
   );
 }
 
