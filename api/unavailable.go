@@ -53,6 +53,13 @@ func databaseTimedOut(err error) bool {
 
 // databaseUnreachable: the connection could not be made, or was lost.
 func databaseUnreachable(err error) bool {
+	// A connection that could not be made, whatever the server said (it
+	// may refuse with an error of its own: a database that does not accept
+	// connections, 55000).
+	var connectErr *pgconn.ConnectError
+	if errors.As(err, &connectErr) {
+		return true
+	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		switch pgErr.Code {
@@ -65,10 +72,9 @@ func databaseUnreachable(err error) bool {
 		}
 		return len(pgErr.Code) == 5 && pgErr.Code[:2] == "08" // connection_exception
 	}
-	var connectErr *pgconn.ConnectError
 	var netErr net.Error
 	switch {
-	case errors.As(err, &connectErr), errors.As(err, &netErr):
+	case errors.As(err, &netErr):
 		return true
 	// The driver reports a connection closed under it as EOF.
 	case errors.Is(err, pgconn.ErrConnClosed), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):

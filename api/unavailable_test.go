@@ -15,6 +15,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
 )
 
 // refusedConnectError is what the driver returns when nothing listens on
@@ -36,6 +37,40 @@ func refusedConnectError(t *testing.T) error {
 	return err
 }
 
+// refusingServerConnectError is what the driver returns when the server
+// answers the connection with an error of its own, as PostgreSQL does for a
+// database that does not accept connections (55000): a *pgconn.ConnectError
+// around a *pgconn.PgError.
+func refusingServerConnectError(t *testing.T) error {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		conn, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		be := pgproto3.NewBackend(conn, conn)
+		if _, err := be.ReceiveStartupMessage(); err != nil {
+			return
+		}
+		be.Send(&pgproto3.ErrorResponse{Severity: "FATAL", Code: "55000", Message: `database "x" is not currently accepting connections`})
+		_ = be.Flush()
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err = pgconn.Connect(ctx, "postgres://nobody@"+ln.Addr().String()+"/x?sslmode=disable&connect_timeout=2")
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "55000" {
+		t.Fatalf("connect to the refusing server: %v", err)
+	}
+	return err
+}
+
 func TestUnavailable(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -44,6 +79,7 @@ func TestUnavailable(t *testing.T) {
 		want int // Retry-After; 0: not an outage
 	}{
 		{"connection refused", refusedConnectError(t), retryUnreachable},
+		{"database refuses connections", refusingServerConnectError(t), retryUnreachable},
 		{"connection lost mid-answer", fmt.Errorf("look up api key: %w", io.ErrUnexpectedEOF), retryUnreachable},
 		{"connection closed", fmt.Errorf("resolve sources: %w", io.EOF), retryUnreachable},
 		{"driver closed the connection", fmt.Errorf("write readings: %w", pgconn.ErrConnClosed), retryUnreachable},
