@@ -318,7 +318,7 @@ func TestConsoleShowsTheDatabaseDown(t *testing.T) {
 	refuseConnections(t, dbURL)
 	seen := runConsole(t, dir, browser, "db-down", "CONSOLE_URL="+base, "CONSOLE_KEY="+admin, "CONSOLE_OUT="+t.ArtifactDir())
 	ans := seen.DBDownAnswer
-	if ans.Status < 500 || ans.Body.Error.Code == "" || ans.Body.Error.Message == "" {
+	if ans.Status != 503 || ans.Body.Error.Code != "UNAVAILABLE" || ans.Body.Error.Message == "" {
 		t.Fatalf("with the database down the page's sign-in got %+v", ans)
 	}
 	if !strings.Contains(seen.DBDownError, ans.Body.Error.Message) || !strings.Contains(seen.DBDownError, ans.Body.Error.Code) {
