@@ -41,6 +41,12 @@ func (h handlers) list(c *fiber.Ctx) error {
 }
 
 func (h handlers) create(c *fiber.Ctx) error {
+	if bulk, err := isBulk(c); err != nil || bulk {
+		if err != nil {
+			return err
+		}
+		return h.createMany(c)
+	}
 	var n NewSource
 	if err := api.DecodeJSON(c, &n); err != nil {
 		return err
