@@ -100,7 +100,11 @@ db-stop: ## stop the private clusters and the development MQTT broker
 	@scripts/pg.sh stop dev; scripts/pg.sh stop test; scripts/mosquitto.sh stop dev
 
 .PHONY: clean
-clean: db-stop ## stop the clusters and the broker, remove .data and bin
+clean: db-stop ## stop the clusters and the broker, remove .data and bin (and, as root, the clusters .data links to)
+	@for l in .data/pg .data/pgtest .data/scratch/*; do \
+	  [ -L "$$l" ] || continue; t=$$(readlink -f "$$l"); \
+	  case $$t in /var/lib/gridmetrics/*) rm -rf "$$t" ;; esac; \
+	done
 	rm -rf .data bin
 
 BENCH_INGEST_FLAGS ?=

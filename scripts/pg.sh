@@ -13,10 +13,13 @@
 #
 # dev     — .data/pg,     port $GRIDMETRICS_PG_PORT (54329), durable settings
 # test    — .data/pgtest, port $GRIDMETRICS_TEST_PG_PORT (54330), fsync off
-# scratch — DIR (its parents searchable by the cluster's owner, e.g. under
-#           .data/), PORT fixed when DIR is created; fsync off but
+# scratch — DIR (e.g. under .data/), PORT fixed when DIR is created; fsync off but
 #           synchronous commit, so an immediate shutdown loses no committed
 #           transaction. Never installs PostgreSQL: exits 3 without it.
+#
+# As root the cluster runs as the system user gridmetrics-pg; when that user
+# cannot search the checkout's folders, the cluster lives in
+# /var/lib/gridmetrics/PROFILE-HASH and its folder is a link there.
 set -euo pipefail
 
 cmd=start
@@ -33,8 +36,8 @@ case $profile in
     if [ -z "${2:-}" ] || { [ $cmd = start ] && [ -z "${3:-}" ]; }; then
       echo "pg.sh: usage: pg.sh scratch DIR PORT | pg.sh stop|crash scratch DIR" >&2; exit 2
     fi
-    mkdir -p "$2"
-    dir=$(cd "$2" && pwd); port=${3:-0}; lock=$dir/pg.lock ;;
+    mkdir -p "$(dirname "$2")"
+    dir=$(cd "$(dirname "$2")" && pwd)/$(basename "$2"); port=${3:-0} ;;
   *) echo "pg.sh: unknown profile $profile (want dev, test or scratch)" >&2; exit 2 ;;
 esac
 if [ $cmd = crash ] && [ "$profile" != scratch ]; then
@@ -72,10 +75,33 @@ if [ "$(id -u)" = 0 ]; then
   fi
 fi
 as_owner() {
-  if [ "$(id -u)" = 0 ]; then runuser -u "$owner" -- "$@"; else "$@"; fi
+  # From /: the owner may not be allowed into the current folder.
+  if [ "$(id -u)" = 0 ]; then (cd / && runuser -u "$owner" -- "$@"); else "$@"; fi
 }
 
-mkdir -p "$root/.data"
+# Root's checkouts often sit in folders the owner cannot search (/root is
+# mode 700). Rather than open them up, such a cluster lives under
+# /var/lib/gridmetrics, keyed by its folder's path, and its folder is a link
+# there; later runs follow the link.
+relocate() {
+  [ "$(id -u)" = 0 ] && [ ! -L "$dir" ] || return 0
+  as_owner test -x "$(dirname "$dir")" && return 0
+  [ $cmd = start ] || return 0
+  rmdir "$dir" 2>/dev/null || true # left empty by a failed earlier run
+  [ -e "$dir" ] && return 0
+  local home
+  home=/var/lib/gridmetrics/$profile-$(printf %s "$dir" | sha256sum | cut -c1-12)
+  mkdir -p "$home"
+  chown "$owner" "$home"
+  chmod 700 "$home"
+  ln -s "$home" "$dir" 2>/dev/null || [ -L "$dir" ] # a concurrent run made it
+}
+
+mkdir -p "$root/.data" "$(dirname "$dir")"
+relocate
+[ -L "$dir" ] && dir=$(readlink -f "$dir")
+data=$dir/data
+[ "$profile" = scratch ] && lock=$dir/pg.lock && mkdir -p "$dir"
 exec 9>"$lock"
 flock 9
 

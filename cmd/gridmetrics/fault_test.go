@@ -61,6 +61,12 @@ func startScratchCluster(t *testing.T) *scratchCluster {
 		dir: filepath.Join(root, ".data", "scratch", fmt.Sprintf("%s-%d", t.Name(), os.Getpid()))}
 	t.Cleanup(func() {
 		c.pgsh("crash", "scratch", c.dir) // throwaway: no need to shut down cleanly
+		// As root the folder may be a link to where pg.sh put the cluster.
+		if real, err := filepath.EvalSymlinks(c.dir); err == nil && real != c.dir {
+			if err := os.RemoveAll(real); err != nil {
+				t.Errorf("remove scratch cluster: %v", err)
+			}
+		}
 		if err := os.RemoveAll(c.dir); err != nil {
 			t.Errorf("remove scratch cluster: %v", err)
 		}
