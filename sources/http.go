@@ -41,6 +41,9 @@ func (h handlers) list(c *fiber.Ctx) error {
 }
 
 func (h handlers) create(c *fiber.Ctx) error {
+	if isCSV(c) {
+		return h.createManyCSV(c)
+	}
 	if bulk, err := isBulk(c); err != nil || bulk {
 		if err != nil {
 			return err

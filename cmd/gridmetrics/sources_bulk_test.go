@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -182,4 +183,67 @@ func TestSourcesBulk(t *testing.T) {
 			t.Fatalf("another tenant's parent: %v", results[1])
 		}
 	})
+}
+
+// TestSourcesBulkCSV: the same registration as CSV with a header row, row
+// i at index i.
+func TestSourcesBulkCSV(t *testing.T) {
+	t.Parallel()
+	dbURL := dbtest.NewURL(t)
+	acme := tenantID(t, cli(t, dbURL, "tenant", "create", "--name", "acme"))
+	key := strings.TrimSpace(cli(t, dbURL, "apikey", "create", "--tenant", acme, "--scopes", "read,admin", "--name", "ops"))
+	m := startServer(t, dbURL)
+	base := "http://" + m.Addr()
+	post := func(body string) response {
+		t.Helper()
+		req, err := http.NewRequest("POST", base+"/v1/sources", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+key)
+		req.Header.Set("Content-Type", "text/csv")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		out := response{Status: res.StatusCode, Header: res.Header}
+		if err := json.NewDecoder(res.Body).Decode(&out.Body); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+
+	results := bulkResults(t, "csv", post("kind,external_id,site_id,parent,metadata\n"+
+		"charger,CSV-BOX,depot-9,,\n"+
+		"connector,CSV-BOX/1,depot-9,CSV-BOX,\"{\"\"bay\"\":1}\"\n"+
+		"toaster,CSV-X,,,\n"), 2, 0, 1)
+	box, conn := resultSource(results[0]), resultSource(results[1])
+	if box["external_id"] != "CSV-BOX" || box["site_id"] != "depot-9" || box["parent"] != nil ||
+		conn["parent"] != box["id"] || conn["metadata"].(map[string]any)["bay"] != float64(1) {
+		t.Fatalf("csv: %v", results)
+	}
+	if e, _ := results[2]["error"].(map[string]any); e["details"].(map[string]any)["field"] != "kind" {
+		t.Fatalf("csv rejected row: %v", results[2])
+	}
+	bulkResults(t, "csv retry", post("external_id,kind\nCSV-BOX,charger\n"), 0, 1, 0)
+
+	var rows strings.Builder
+	rows.WriteString("external_id,kind\n")
+	for i := range 1001 {
+		fmt.Fprintf(&rows, "CSV-%04d,meter\n", i)
+	}
+	r := post(rows.String())
+	expect(t, "1001 rows", r, 413, "PAYLOAD_TOO_LARGE")
+	if r.Body["error"].(map[string]any)["details"].(map[string]any)["limit"] != float64(1000) {
+		t.Fatalf("1001 rows: %v", r.Body)
+	}
+	for name, body := range map[string]string{
+		"unknown column": "external_id,kind,colour\nX,meter,red\n",
+		"no kind column": "external_id\nX\n",
+		"ragged row":     "external_id,kind\nX,meter,extra\n",
+		"header only":    "external_id,kind\n",
+	} {
+		expect(t, name, post(body), 400, "VALIDATION_ERROR")
+	}
 }
