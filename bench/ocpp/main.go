@@ -96,33 +96,15 @@ func run(ctx context.Context, cfg config) error {
 	if err != nil {
 		return err
 	}
-	name := fmt.Sprintf("bench_ocpp_%s_%d", time.Now().Format("20060102_150405"), os.Getpid())
-	if err := benchutil.AdminExec(ctx, setup.DatabaseURL, "CREATE DATABASE "+name); err != nil {
-		return fmt.Errorf("create database %s: %w", name, err)
-	}
-	if !cfg.keep {
-		defer func() {
-			if err := benchutil.AdminExec(context.Background(), setup.DatabaseURL, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-				fmt.Fprintf(os.Stderr, "bench-ocpp: drop %s: %v\n", name, err)
-			}
-		}()
-	}
-	dbURL := benchutil.WithDatabase(setup.DatabaseURL, name)
-
-	out, err := benchutil.CLI(ctx, setup.Binary, "tenant", "create", "--name", "bench", "--auto-register", "--database-url", dbURL)
+	dbURL, drop, err := benchutil.FreshDatabase(ctx, setup.DatabaseURL, "ocpp", cfg.keep)
+	defer drop()
 	if err != nil {
 		return err
 	}
-	i := strings.LastIndex(out, "ten_")
-	if i < 0 {
-		return fmt.Errorf("tenant create printed no tenant id: %q", out)
-	}
-	tenant := strings.TrimSpace(out[i:])
-	key, err := benchutil.CLI(ctx, setup.Binary, "apikey", "create", "--tenant", tenant, "--scopes", "admin,ingest", "--database-url", dbURL)
+	tenant, key, err := benchutil.Tenant(ctx, setup.Binary, dbURL, "admin,ingest")
 	if err != nil {
 		return err
 	}
-	key = strings.TrimSpace(key)
 
 	// Every connection is a client connection of the server, besides the
 	// HTTP clients of the last phase.
