@@ -380,8 +380,12 @@ func parseDateTime(s string) (time.Time, string) {
 
 // formatDateTime writes a time the way OCPI does: UTC, "Z", fractional
 // seconds only when there are any.
+// formatDateTime writes an OCPI DateTime: UTC, and at most milliseconds,
+// so that it fits OCPI's string(25) (microseconds make 27 characters, which
+// a roaming partner's validator refuses). Finer digits are cut, not
+// rounded: a time is never moved past the instant it names.
 func formatDateTime(t time.Time) string {
-	return t.UTC().Format(time.RFC3339Nano)
+	return t.UTC().Truncate(time.Millisecond).Format("2006-01-02T15:04:05.999Z07:00")
 }
 
 // closest returns the candidate within edit distance 2 of s — ignoring case,
