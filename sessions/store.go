@@ -444,39 +444,6 @@ func (st *Store) claim(ctx context.Context, n int, lease time.Duration) ([]claim
 	})
 }
 
-// station is what pricing needs of a session's connector and its charge
-// box: time zones (for a tariff without its own) and the metadata the CDR's
-// location is filled from.
-type station struct {
-	externalID      string
-	timezone        string
-	metadata        map[string]any
-	parentID        *int64
-	parentTimezone  *string
-	parentMetadata  map[string]any
-	parentExternal  *string
-	connectorNumber string
-}
-
-func (st *Store) station(ctx context.Context, sourceID int64) (station, error) {
-	var s station
-	var meta, parentMeta []byte
-	err := st.db.QueryRow(ctx, `SELECT s.external_id, s.timezone, s.metadata, p.id, p.timezone, p.metadata, p.external_id
-		FROM sources s LEFT JOIN sources p ON p.id = s.parent_id WHERE s.id = $1`, sourceID).
-		Scan(&s.externalID, &s.timezone, &meta, &s.parentID, &s.parentTimezone, &parentMeta, &s.parentExternal)
-	if err != nil {
-		return station{}, fmt.Errorf("read source %d: %w", sourceID, err)
-	}
-	_ = json.Unmarshal(meta, &s.metadata)
-	if parentMeta != nil {
-		_ = json.Unmarshal(parentMeta, &s.parentMetadata)
-	}
-	if i := strings.LastIndexByte(s.externalID, '/'); i >= 0 {
-		s.connectorNumber = s.externalID[i+1:]
-	}
-	return s, nil
-}
-
 // readingMetrics are the series a session's periods are built from; the
 // per-phase ones stand in for a missing total.
 var readingMetrics = []string{"energy_import", "power_import", "current_import",
