@@ -3,7 +3,6 @@
 package sources
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -75,21 +74,7 @@ type Patch struct {
 }
 
 // Nullable is a JSON field that distinguishes absent from null.
-type Nullable[T any] struct {
-	Set   bool // present in the document
-	Value *T   // nil for null
-}
-
-// UnmarshalJSON records that the field was present.
-func (n *Nullable[T]) UnmarshalJSON(b []byte) error {
-	n.Set = true
-	if bytes.Equal(bytes.TrimSpace(b), []byte("null")) {
-		n.Value = nil
-		return nil
-	}
-	n.Value = new(T)
-	return json.Unmarshal(b, n.Value)
-}
+type Nullable[T any] = api.Nullable[T]
 
 const (
 	maxTextLen     = 200
@@ -134,18 +119,9 @@ func (p *Patch) validate() error {
 }
 
 // rejectNulls refuses null for the fields of a patch that cannot be
-// cleared: a *T field cannot tell null from absent by itself.
+// cleared.
 func rejectNulls(body []byte) error {
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(body, &fields); err != nil {
-		return nil // DecodeJSON reports malformed bodies
-	}
-	for _, name := range []string{"external_id", "kind", "name", "timezone", "metadata"} {
-		if v, ok := fields[name]; ok && string(bytes.TrimSpace(v)) == "null" {
-			return api.Validation(name, "cannot be null")
-		}
-	}
-	return nil
+	return api.RejectNulls(body, "external_id", "kind", "name", "timezone", "metadata")
 }
 
 func firstError(errs ...error) error {
@@ -191,16 +167,9 @@ func kindList() string {
 	return strings.Join(s, ", ")
 }
 
-// validateTimezone accepts IANA zone names only: "Local" depends on the
-// server and abbreviations like "CET" are ambiguous.
 func validateTimezone(tz string) error {
-	if tz == "" || tz == "Local" || !strings.Contains(tz, "/") && tz != "UTC" {
-		return api.Validation("timezone", "%q is not an IANA time zone such as Europe/Berlin or UTC", tz)
-	}
-	if _, err := time.LoadLocation(tz); err != nil {
-		return api.Validation("timezone", "%q is not an IANA time zone such as Europe/Berlin or UTC", tz)
-	}
-	return nil
+	_, err := api.ParseZone("timezone", tz)
+	return err
 }
 
 func validateMetadataIfSet(m json.RawMessage) error {
