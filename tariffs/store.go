@@ -351,7 +351,11 @@ func (st *Store) Update(ctx context.Context, tenantID int64, publicID string, t 
 		}
 		var latest int
 		var same bool
-		if err := tx.QueryRow(ctx, `SELECT version, document = $2::jsonb FROM tariff_versions WHERE tariff_id = $1
+		// A document without last_updated got the version's time when it
+		// was stored (migration 014): it is the same without it.
+		if err := tx.QueryRow(ctx, `SELECT version, document - 'last_updated' = $2::jsonb - 'last_updated'
+				AND (NOT $2::jsonb ? 'last_updated' OR document -> 'last_updated' = $2::jsonb -> 'last_updated')
+			FROM tariff_versions WHERE tariff_id = $1
 			ORDER BY version DESC LIMIT 1`, id, string(doc)).Scan(&latest, &same); err != nil {
 			return fmt.Errorf("read latest version of tariff %s: %w", publicID, err)
 		}

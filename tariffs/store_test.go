@@ -161,7 +161,9 @@ func TestStoreCreateAndGet(t *testing.T) {
 		t.Fatalf("stored document reads back as %+v", got.Tariff)
 	}
 	js, _ := got.Tariff.MarshalJSON()
-	if want := (tariffOpts{}).doc(); string(js) != want {
+	// The document as sent, with the version's time as last_updated.
+	stamp := fmt.Sprintf(`,"last_updated":%q}`, s.CreatedAt.UTC().Truncate(time.Millisecond).Format("2006-01-02T15:04:05.999Z"))
+	if want := strings.TrimSuffix((tariffOpts{}).doc(), "}") + stamp; string(js) != want {
 		t.Errorf("canonical document\n%s\nwant\n%s", js, want)
 	}
 
@@ -627,4 +629,55 @@ func TestAssignedTariffs(t *testing.T) {
 	wantCode(t, err, api.CodeValidation)
 	_, err = f.st.AssignedTariffs(f.ctx, acme, meter.ID, tariffs.KindSupply, at(t, "2026-01-01T00:00:00Z"), at(t, "2026-01-01T00:00:00Z"))
 	wantCode(t, err, api.CodeValidation)
+}
+
+// TestVersionLastUpdated: every version carries last_updated (OCPI
+// requires it of a tariff in a CDR): the version's creation time, to the
+// millisecond, when its document has none, else the document's own. The
+// pricing path (AssignedTariffs) reads it too.
+func TestVersionLastUpdated(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	acme := f.tenant(t, "acme")
+	box := f.source(t, acme, "CB-1")
+	bare := f.create(t, acme, tariffOpts{ID: "BARE"})
+	own := tariffOpts{ID: "OWN"}.tariff(t)
+	own.LastUpdated = at(t, "2025-06-01T12:00:00Z")
+	stamped, err := f.st.Create(f.ctx, acme, own)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.update(t, acme, bare.PublicID, tariffOpts{ID: "BARE", Price: "2.50"})
+	for i, tt := range []struct {
+		id      string
+		version int
+		own     time.Time // zero: the version's creation time
+	}{
+		{bare.PublicID, 1, time.Time{}},
+		{bare.PublicID, 2, time.Time{}},
+		{stamped.PublicID, 1, at(t, "2025-06-01T12:00:00Z")},
+	} {
+		v, err := f.st.Version(f.ctx, acme, tt.id, tt.version)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := tt.own
+		if want.IsZero() {
+			want = v.CreatedAt.Truncate(time.Millisecond)
+		}
+		if !v.Tariff.LastUpdated.Equal(want) {
+			t.Errorf("%s v%d: last_updated %s, want %s", tt.id, tt.version, v.Tariff.LastUpdated, want)
+		}
+		from := at(t, "2027-01-01T00:00:00Z").AddDate(i, 0, 0)
+		if _, err := f.st.Assign(f.ctx, acme, tt.id, tariffs.NewAssignment{SourceID: box.PublicID, ValidFrom: &from, ValidTo: ptr(from.AddDate(1, 0, 0))}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := f.st.AssignedTariffs(f.ctx, acme, box.ID, tariffs.KindCharging, from, from.Add(time.Microsecond))
+		if err != nil || len(got) != 1 {
+			t.Fatalf("%s: %+v %v", tt.id, got, err)
+		}
+		if got[0].Version == tt.version && !got[0].Tariff.LastUpdated.Equal(want) {
+			t.Errorf("%s v%d priced with last_updated %s, want %s", tt.id, tt.version, got[0].Tariff.LastUpdated, want)
+		}
+	}
 }
