@@ -267,6 +267,7 @@ func TestErrorCodes(t *testing.T) {
 		{api.CodeOverloaded, http.StatusServiceUnavailable},
 		{api.CodeUnavailable, http.StatusServiceUnavailable},
 		{api.CodeInternal, http.StatusInternalServerError},
+		{api.CodeCDRIncomplete, http.StatusConflict},
 		{api.Code("SOMETHING_NEW"), http.StatusInternalServerError},
 	}
 	app, _ := newApp(t, api.Config{})

@@ -26,6 +26,10 @@ const (
 	CodeInternal         Code = "INTERNAL"
 	// CodeTimeout answers a client that did not send its request in time.
 	CodeTimeout Code = "REQUEST_TIMEOUT"
+	// CodeCDRIncomplete answers a request for a CDR that is not valid OCPI
+	// (data it needs is missing): a conflict with the session's state, with
+	// the problems in the details.
+	CodeCDRIncomplete Code = "CDR_INCOMPLETE"
 )
 
 var statusOf = map[Code]int{
@@ -41,7 +45,8 @@ var statusOf = map[Code]int{
 	CodeUnavailable:      http.StatusServiceUnavailable,
 	CodeInternal:         http.StatusInternalServerError,
 
-	CodeTimeout: http.StatusRequestTimeout,
+	CodeTimeout:       http.StatusRequestTimeout,
+	CodeCDRIncomplete: http.StatusConflict,
 }
 
 // Error is an error meant for the API caller: a stable code, a message that

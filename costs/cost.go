@@ -1,4 +1,4 @@
-package tariffs
+package costs
 
 import (
 	"math"
@@ -9,13 +9,13 @@ import (
 	"github.com/govalues/decimal"
 
 	"github.com/gridmetrics/gridmetrics/query"
+	"github.com/gridmetrics/gridmetrics/tariffs"
 )
 
 // The cost of a meter: its energy per settlement interval, priced with the
 // supply and export tariffs assigned to it (or one given tariff), the lines
 // grouped into local days or months. This file holds the pure part — how
-// stretches are cut, lines filed into buckets and totals summed; the
-// service that reads the database and the routes are in cost_http.go.
+// stretches are cut, lines filed into buckets and totals summed.
 //
 // Rules, in the order they apply:
 //
@@ -70,20 +70,20 @@ type Cost struct {
 	Tiers []string `json:"tiers"`
 	// The range: measured energy, the worst quality of its buckets, exact
 	// and invoice totals, and VAT by rate.
-	ImportKWh decimal.Decimal `json:"import_kwh"`
-	ExportKWh decimal.Decimal `json:"export_kwh"`
-	Quality   query.Quality   `json:"quality"`
-	Totals    Totals          `json:"totals"`
-	Invoice   Totals          `json:"invoice_totals"`
-	VAT       []VATLine       `json:"vat"`
+	ImportKWh decimal.Decimal   `json:"import_kwh"`
+	ExportKWh decimal.Decimal   `json:"export_kwh"`
+	Quality   query.Quality     `json:"quality"`
+	Totals    tariffs.Totals    `json:"totals"`
+	Invoice   tariffs.Totals    `json:"invoice_totals"`
+	VAT       []tariffs.VATLine `json:"vat"`
 }
 
 // Stretch is a part [From, To) of a source's time for one kind of tariff.
 type Stretch struct {
-	Source string    `json:"source"`
-	Kind   Kind      `json:"kind"`
-	From   time.Time `json:"from"`
-	To     time.Time `json:"to"`
+	Source string       `json:"source"`
+	Kind   tariffs.Kind `json:"kind"`
+	From   time.Time    `json:"from"`
+	To     time.Time    `json:"to"`
 }
 
 // PricedStretch is a stretch priced by one version of one tariff.
@@ -114,17 +114,17 @@ type Share struct {
 	ImportKWh decimal.Decimal `json:"import_kwh"`
 	ExportKWh decimal.Decimal `json:"export_kwh"`
 	Quality   query.Quality   `json:"quality"`
-	Totals    Totals          `json:"totals"`
-	Invoice   Totals          `json:"invoice_totals"`
+	Totals    tariffs.Totals  `json:"totals"`
+	Invoice   tariffs.Totals  `json:"invoice_totals"`
 }
 
 // CostLine is a priced line with the tariff that priced it.
 type CostLine struct {
-	Source   string `json:"source,omitempty"`
-	Kind     Kind   `json:"kind"`
-	TariffID string `json:"tariff_id"`
-	Version  int    `json:"version"`
-	Line
+	Source   string       `json:"source,omitempty"`
+	Kind     tariffs.Kind `json:"kind"`
+	TariffID string       `json:"tariff_id"`
+	Version  int          `json:"version"`
+	tariffs.Line
 }
 
 // qualityRank orders the energy qualities, best first.
@@ -143,13 +143,13 @@ func worseQuality(a, b query.Quality) query.Quality {
 // negative energy (power readings below zero) count as none.
 func kWhOf(p *float64) decimal.Decimal {
 	if p == nil || !(*p > 0) || math.IsInf(*p, 0) {
-		return zero
+		return decimal.Zero
 	}
 	d, err := decimal.NewFromFloat64(*p)
 	if err != nil {
-		return zero
+		return decimal.Zero
 	}
-	return RoundHalfUp(d, query.EnergyDecimals).Trim(0)
+	return tariffs.RoundHalfUp(d, query.EnergyDecimals).Trim(0)
 }
 
 // costGrid is the buckets of a cost answer: Edges (UTC) bound bucket i by
@@ -191,13 +191,13 @@ type ledger struct {
 	source string
 	shares []Share
 	lines  [][]CostLine
-	c      calc
+	sum    sum
 }
 
 func newLedger(g costGrid, source string) *ledger {
 	l := &ledger{g: g, source: source, shares: make([]Share, g.len()), lines: make([][]CostLine, g.len())}
 	for i := range l.shares {
-		l.shares[i] = Share{Source: source, ImportKWh: zero, ExportKWh: zero}
+		l.shares[i] = Share{Source: source, ImportKWh: decimal.Zero, ExportKWh: decimal.Zero}
 	}
 	return l
 }
@@ -207,19 +207,19 @@ func newLedger(g costGrid, source string) *ledger {
 func (l *ledger) addEnergy(rows []query.EnergyRow) {
 	for _, r := range rows {
 		s := &l.shares[l.g.index(r.Time)]
-		s.ImportKWh = l.c.add(s.ImportKWh, kWhOf(r.ImportKWh))
-		s.ExportKWh = l.c.add(s.ExportKWh, kWhOf(r.ExportKWh))
+		s.ImportKWh = add(&l.sum, s.ImportKWh, kWhOf(r.ImportKWh), decimal.Decimal.Add)
+		s.ExportKWh = add(&l.sum, s.ExportKWh, kWhOf(r.ExportKWh), decimal.Decimal.Add)
 		s.Quality = worseQuality(s.Quality, r.Quality)
 	}
 }
 
 // usageOf picks the settlement intervals of a stretch from a source's
 // rows: those starting in [from, to).
-func usageOf(rows []query.EnergyRow, from, to time.Time) []IntervalEnergy {
-	var out []IntervalEnergy
+func usageOf(rows []query.EnergyRow, from, to time.Time) []tariffs.IntervalEnergy {
+	var out []tariffs.IntervalEnergy
 	for _, r := range rows {
 		if !r.Time.Before(from) && r.Time.Before(to) {
-			out = append(out, IntervalEnergy{Start: r.Time.UTC(), ImportKWh: kWhOf(r.ImportKWh), ExportKWh: kWhOf(r.ExportKWh)})
+			out = append(out, tariffs.IntervalEnergy{Start: r.Time.UTC(), ImportKWh: kWhOf(r.ImportKWh), ExportKWh: kWhOf(r.ExportKWh)})
 		}
 	}
 	return out
@@ -227,7 +227,7 @@ func usageOf(rows []query.EnergyRow, from, to time.Time) []IntervalEnergy {
 
 // price prices one stretch's settlement intervals (contiguous, in time
 // order) with its tariff version and files the lines into the buckets.
-func (l *ledger) price(s AssignedVersion, kind Kind, usage []IntervalEnergy, feed PriceFeed) error {
+func (l *ledger) price(s tariffs.AssignedVersion, kind tariffs.Kind, usage []tariffs.IntervalEnergy, feed tariffs.PriceFeed) error {
 	if len(usage) == 0 {
 		return nil
 	}
@@ -242,7 +242,7 @@ func (l *ledger) price(s AssignedVersion, kind Kind, usage []IntervalEnergy, fee
 	// The first day's STANDING belongs to the stretch before when this one
 	// starts after that day's midnight: cut it off to drop it.
 	if s.Tariff.Extension != nil {
-		if loc, err := loadLocation(s.Tariff.Extension.TimeZone); err == nil {
+		if loc, err := time.LoadLocation(s.Tariff.Extension.TimeZone); err == nil {
 			y, m, d := first.In(loc).Date()
 			if next := time.Date(y, m, d+1, 0, 0, 0, 0, loc).UTC(); !time.Date(y, m, d, 0, 0, 0, 0, loc).Equal(first) && next.Before(end) {
 				breaks = append(breaks, next)
@@ -251,77 +251,86 @@ func (l *ledger) price(s AssignedVersion, kind Kind, usage []IntervalEnergy, fee
 	}
 	slices.SortFunc(breaks, time.Time.Compare)
 	breaks = slices.CompactFunc(breaks, time.Time.Equal)
-	r, err := PriceMeter(s.Tariff, MeterUsage{Interval: SettlementInterval, Intervals: usage, Breaks: breaks}, feed)
+	r, err := tariffs.PriceMeter(s.Tariff, tariffs.MeterUsage{Interval: SettlementInterval, Intervals: usage, Breaks: breaks}, feed)
 	if err != nil {
 		return err
 	}
 	for _, ln := range r.Lines {
-		if ln.Component == Standing && ln.PeriodStart.Before(first) {
+		if ln.Component == tariffs.Standing && ln.PeriodStart.Before(first) {
 			continue
 		}
 		at := ln.PeriodStart
-		if ln.Component == Demand && !ln.PeakAt.IsZero() {
+		if ln.Component == tariffs.Demand && !ln.PeakAt.IsZero() {
 			at = ln.PeakAt
 		}
 		i := l.g.index(at)
 		l.lines[i] = append(l.lines[i], CostLine{Kind: kind, TariffID: s.TariffID, Version: s.Version, Line: ln})
-		addLine(&l.c, &l.shares[i].Totals, kind, ln)
+		addLine(&l.sum, &l.shares[i].Totals, kind, ln)
 	}
-	return l.c.err
+	return l.sum.err
 }
 
 // addLine adds a line's amounts to totals by dimension.
-func addLine(c *calc, t *Totals, kind Kind, l Line) {
-	a := Amount{ExclVAT: l.ExclVAT, InclVAT: l.InclVAT}
+func addLine(s *sum, t *tariffs.Totals, kind tariffs.Kind, l tariffs.Line) {
+	a := tariffs.Amount{ExclVAT: l.ExclVAT, InclVAT: l.InclVAT}
 	switch {
-	case l.Component == Standing:
-		t.Standing = c.addAmount(t.Standing, a)
-	case l.Component == Demand:
-		t.Demand = c.addAmount(t.Demand, a)
-	case kind == KindExport:
-		t.Export = c.addAmount(t.Export, a)
+	case l.Component == tariffs.Standing:
+		t.Standing = add(s, t.Standing, a, tariffs.Amount.Add)
+	case l.Component == tariffs.Demand:
+		t.Demand = add(s, t.Demand, a, tariffs.Amount.Add)
+	case kind == tariffs.KindExport:
+		t.Export = add(s, t.Export, a, tariffs.Amount.Add)
 	default:
-		t.Energy = c.addAmount(t.Energy, a)
+		t.Energy = add(s, t.Energy, a, tariffs.Amount.Add)
 	}
-	t.Total = c.addAmount(t.Total, a)
+	t.Total = add(s, t.Total, a, tariffs.Amount.Add)
 }
 
-func addTotals(c *calc, a, b Totals) Totals {
-	return Totals{
-		Fixed: c.addAmount(a.Fixed, b.Fixed), Energy: c.addAmount(a.Energy, b.Energy), Time: c.addAmount(a.Time, b.Time),
-		Parking: c.addAmount(a.Parking, b.Parking), Reservation: c.addAmount(a.Reservation, b.Reservation),
-		Standing: c.addAmount(a.Standing, b.Standing), Demand: c.addAmount(a.Demand, b.Demand), Export: c.addAmount(a.Export, b.Export),
-		Adjustment: c.addAmount(a.Adjustment, b.Adjustment), Total: c.addAmount(a.Total, b.Total),
+// sum is addition with a sticky error, so that a bucket's figures can be
+// added as formulas and checked once: after the first failure (a sum
+// beyond the 19 digits of a decimal) err keeps it.
+type sum struct{ err error }
+
+// add returns plus(a, b), or a unchanged once an addition has failed.
+func add[T, U any](s *sum, a T, b U, plus func(T, U) (T, error)) T {
+	if s.err != nil {
+		return a
 	}
+	r, err := plus(a, b)
+	if err != nil {
+		s.err = err
+		return a
+	}
+	return r
 }
 
 // assemble fills a cost's buckets and totals from its sources' ledgers.
 // On a site (site true) lines name their source, and with breakdown each
 // bucket lists every member's share.
 func assemble(out *Cost, g costGrid, ledgers []*ledger, site, breakdown bool) error {
-	var c calc
-	minor, ok := minorUnits[out.Currency]
+	var s sum
+	minor, ok := tariffs.MinorUnits(out.Currency)
 	if !ok {
 		minor = 2
 	}
-	var vat Result
+	vat := []tariffs.VATLine{}
 	out.Buckets = make([]CostBucket, g.len())
-	out.ImportKWh, out.ExportKWh = zero, zero
+	out.ImportKWh, out.ExportKWh = decimal.Zero, decimal.Zero
 	for i := range out.Buckets {
-		b := CostBucket{Start: g.starts[i], End: g.ends[i], Share: Share{ImportKWh: zero, ExportKWh: zero}, Lines: []CostLine{}}
+		b := CostBucket{Start: g.starts[i], End: g.ends[i], Share: Share{ImportKWh: decimal.Zero, ExportKWh: decimal.Zero}, Lines: []CostLine{}}
 		for _, l := range ledgers {
 			sh := l.shares[i]
-			sh.Invoice = sh.Totals.round(minor)
-			b.ImportKWh = c.add(b.ImportKWh, sh.ImportKWh)
-			b.ExportKWh = c.add(b.ExportKWh, sh.ExportKWh)
+			sh.Invoice = sh.Totals.Round(minor)
+			b.ImportKWh = add(&s, b.ImportKWh, sh.ImportKWh, decimal.Decimal.Add)
+			b.ExportKWh = add(&s, b.ExportKWh, sh.ExportKWh, decimal.Decimal.Add)
 			b.Quality = worseQuality(b.Quality, sh.Quality)
-			b.Totals = addTotals(&c, b.Totals, sh.Totals)
+			b.Totals = add(&s, b.Totals, sh.Totals, tariffs.Totals.Add)
 			for _, ln := range l.lines[i] {
 				if site {
 					ln.Source = l.source
 				}
 				b.Lines = append(b.Lines, ln)
-				vat.addVAT(&c, ln.Line)
+				vat = add(&s, vat, ln.Line, tariffs.AddVAT)
 			}
 			if breakdown {
 				b.Sources = append(b.Sources, sh)
@@ -331,26 +340,23 @@ func assemble(out *Cost, g costGrid, ledgers []*ledger, site, breakdown bool) er
 			b.Quality = query.Partial // a site without members
 		}
 		slices.SortStableFunc(b.Lines, func(x, y CostLine) int { return x.PeriodStart.Compare(y.PeriodStart) })
-		b.Invoice = b.Totals.round(minor)
-		out.ImportKWh = c.add(out.ImportKWh, b.ImportKWh)
-		out.ExportKWh = c.add(out.ExportKWh, b.ExportKWh)
+		b.Invoice = b.Totals.Round(minor)
+		out.ImportKWh = add(&s, out.ImportKWh, b.ImportKWh, decimal.Decimal.Add)
+		out.ExportKWh = add(&s, out.ExportKWh, b.ExportKWh, decimal.Decimal.Add)
 		out.Quality = worseQuality(out.Quality, b.Quality)
-		out.Totals = addTotals(&c, out.Totals, b.Totals)
+		out.Totals = add(&s, out.Totals, b.Totals, tariffs.Totals.Add)
 		out.Buckets[i] = b
 	}
-	out.Invoice = out.Totals.round(minor)
-	out.VAT = vat.VAT
-	if out.VAT == nil {
-		out.VAT = []VATLine{}
-	}
-	return c.err
+	out.Invoice = out.Totals.Round(minor)
+	out.VAT = vat
+	return s.err
 }
 
 // versionStretches cuts [from, to) by which version of a tariff is in
 // effect — the highest-numbered one whose valid_from is at or before the
 // instant, until its end_date_time — as AssignedTariffs does for an
 // assigned tariff. Times without a version are left out.
-func versionStretches(tariffID string, versions []Version, from, to time.Time) []AssignedVersion {
+func versionStretches(tariffID string, versions []tariffs.Version, from, to time.Time) []tariffs.AssignedVersion {
 	cuts := []time.Time{from}
 	for _, v := range versions {
 		if v.ValidFrom.After(from) && v.ValidFrom.Before(to) {
@@ -360,9 +366,9 @@ func versionStretches(tariffID string, versions []Version, from, to time.Time) [
 	slices.SortFunc(cuts, time.Time.Compare)
 	cuts = slices.CompactFunc(cuts, time.Time.Equal)
 	cuts = append(cuts, to)
-	var out []AssignedVersion
+	var out []tariffs.AssignedVersion
 	for i := 0; i+1 < len(cuts); i++ {
-		var v *Version
+		var v *tariffs.Version
 		for j := range versions {
 			if !versions[j].ValidFrom.After(cuts[i]) && (v == nil || versions[j].Version > v.Version) {
 				v = &versions[j]
@@ -382,14 +388,14 @@ func versionStretches(tariffID string, versions []Version, from, to time.Time) [
 			out[n-1].To = end
 			continue
 		}
-		out = append(out, AssignedVersion{From: cuts[i], To: end, TariffID: tariffID, Version: v.Version, Tariff: v.Tariff})
+		out = append(out, tariffs.AssignedVersion{From: cuts[i], To: end, TariffID: tariffID, Version: v.Version, Tariff: v.Tariff})
 	}
 	return out
 }
 
 // uncovered returns the parts of [from, to) that no stretch covers; the
 // stretches are in time order without overlap.
-func uncovered(stretches []AssignedVersion, from, to time.Time) [][2]time.Time {
+func uncovered(stretches []tariffs.AssignedVersion, from, to time.Time) [][2]time.Time {
 	var out [][2]time.Time
 	at := from
 	for _, s := range stretches {
@@ -428,7 +434,7 @@ const feedLookback = 24 * time.Hour
 // beyond feedLookback are gaps, not a resolution), or an hour for a
 // lone reading. So a missing reading of a regular feed is a missing price,
 // never the previous price stretched.
-func feedSeries(points []PricePoint) PriceSeries {
+func feedSeries(points []tariffs.PricePoint) tariffs.PriceSeries {
 	count := map[time.Duration]int{}
 	for i := 1; i < len(points); i++ {
 		if d := points[i].Start.Sub(points[i-1].Start); d > 0 && d <= feedLookback {
@@ -441,13 +447,13 @@ func feedSeries(points []PricePoint) PriceSeries {
 			res, best = d, n
 		}
 	}
-	return PriceSeries{Resolution: res, Points: points}
+	return tariffs.PriceSeries{Resolution: res, Points: points}
 }
 
 // probeFeed is a PriceFeed that remembers the first price it could not
 // find, so the error can name the interval.
 type probeFeed struct {
-	feed      PriceFeed
+	feed      tariffs.PriceFeed
 	missing   time.Time
 	missingOf string
 }
@@ -462,7 +468,7 @@ func (p *probeFeed) PriceAt(feed string, t time.Time) (decimal.Decimal, error) {
 }
 
 // dynamicFeeds lists the price feeds a tariff's dynamic components read.
-func dynamicFeeds(t *Tariff) []string {
+func dynamicFeeds(t *tariffs.Tariff) []string {
 	var out []string
 	for _, e := range t.Elements {
 		for _, c := range e.PriceComponents {

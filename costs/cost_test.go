@@ -1,4 +1,4 @@
-package tariffs
+package costs
 
 import (
 	"fmt"
@@ -8,12 +8,13 @@ import (
 	"time"
 
 	"github.com/gridmetrics/gridmetrics/query"
+	"github.com/gridmetrics/gridmetrics/tariffs"
 )
 
 // costTariff is a supply tariff in Amsterdam: ENERGY 0.30/kWh 07:00–23:00
 // and 0.20/kWh otherwise, STANDING 0.50 a day, DEMAND 4.00 per kW of the
 // month's peak quarter hour; 21 % VAT on everything.
-func costTariff(t testing.TB) *Tariff {
+func costTariff(t testing.TB) *tariffs.Tariff {
 	t.Helper()
 	return supplyTariff(t, "supply", `[
 	  {"price_components":[{"type":"ENERGY","price":0.30,"vat":21,"step_size":0}],"restrictions":{"start_time":"07:00","end_time":"23:00"}},
@@ -28,18 +29,16 @@ func costTariff(t testing.TB) *Tariff {
 func costRows(t testing.TB) []query.EnergyRow {
 	t.Helper()
 	var rows []query.EnergyRow
-	u := intervals(t, "2024-03-04 00:00", "2024-03-06 00:00", SettlementInterval, func(i int, at time.Time) (string, string) {
+	end := local(t, amsterdam, "2024-03-06 00:00")
+	for at, i := local(t, amsterdam, "2024-03-04 00:00"), 0; at.Before(end); at, i = at.Add(SettlementInterval), i+1 {
+		kwh := 0.5
 		switch {
 		case i < 96:
-			return "1", "0"
+			kwh = 1
 		case at.In(mustLoc(t, amsterdam)).Format("15:04") == "18:00":
-			return "2", "0"
+			kwh = 2
 		}
-		return "0.5", "0"
-	})
-	for _, iv := range u.Intervals {
-		f, _ := iv.ImportKWh.Float64()
-		rows = append(rows, query.EnergyRow{Time: iv.Start, End: iv.Start.Add(SettlementInterval), ImportKWh: &f, Quality: query.Complete})
+		rows = append(rows, query.EnergyRow{Time: at.UTC(), End: at.Add(SettlementInterval).UTC(), ImportKWh: &kwh, Quality: query.Complete})
 	}
 	return rows
 }
@@ -53,11 +52,11 @@ func costGridOf(t testing.TB, bucket, from, to string) costGrid {
 	return g
 }
 
-func priceLedger(t testing.TB, l *ledger, tf *Tariff, rows []query.EnergyRow, from, to time.Time) {
+func priceLedger(t testing.TB, l *ledger, tf *tariffs.Tariff, rows []query.EnergyRow, from, to time.Time) {
 	t.Helper()
-	s := AssignedVersion{From: from, To: to, TariffID: "tar_test", Version: 1, Tariff: tf}
+	s := tariffs.AssignedVersion{From: from, To: to, TariffID: "tar_test", Version: 1, Tariff: tf}
 	a, b := settleStretch(from, to)
-	if err := l.price(s, KindSupply, usageOf(rows, a, b), nil); err != nil {
+	if err := l.price(s, tariffs.KindSupply, usageOf(rows, a, b), nil); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -108,7 +107,7 @@ func TestCostByDay(t *testing.T) {
 			t.Errorf("%s lines:\n got %s\nwant %s", what, got, tt.lines)
 		}
 		for _, ln := range b.Lines {
-			if ln.Component != Demand && (ln.PeriodStart.Before(g.edges[tt.day]) || ln.PeriodEnd.After(g.edges[tt.day+1])) {
+			if ln.Component != tariffs.Demand && (ln.PeriodStart.Before(g.edges[tt.day]) || ln.PeriodEnd.After(g.edges[tt.day+1])) {
 				t.Errorf("%s: line %s %s–%s crosses the bucket's edges", what, ln.Component, ln.PeriodStart, ln.PeriodEnd)
 			}
 		}
@@ -125,7 +124,10 @@ func TestCostByDay(t *testing.T) {
 
 	// Grouping changes the lines, never the amounts: the same usage priced
 	// without breaks costs the same.
-	whole := priceMeter(t, tf, MeterUsage{Interval: SettlementInterval, Intervals: usageOf(rows, from, to)}, nil)
+	whole, err := tariffs.PriceMeter(tf, tariffs.MeterUsage{Interval: SettlementInterval, Intervals: usageOf(rows, from, to)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if !sameAmount(whole.Totals.Total, out.Totals.Total) {
 		t.Errorf("priced whole: %+v, by day: %+v", whole.Totals.Total, out.Totals.Total)
 	}
@@ -145,7 +147,7 @@ func TestCostByDay(t *testing.T) {
 	wantAmount(t, "month total", month.Buckets[0].Totals.Total, "71.85", "86.9385")
 }
 
-func sameAmount(a, b Amount) bool {
+func sameAmount(a, b tariffs.Amount) bool {
 	return a.ExclVAT.Cmp(b.ExclVAT) == 0 && a.InclVAT.Cmp(b.InclVAT) == 0
 }
 
@@ -185,7 +187,7 @@ func TestCostStandingOncePerDay(t *testing.T) {
 	wantDec(t, "split total", total, "37.375")
 	// The interval 12:00–12:15 started before the switch at 12:07:30: the
 	// first stretch prices it, the second starts at 12:15.
-	if got := split.lines[1][len(split.lines[1])-1]; !got.PeriodStart.Equal(local(t, amsterdam, "2024-03-05 12:15")) || got.Component != Energy {
+	if got := split.lines[1][len(split.lines[1])-1]; !got.PeriodStart.Equal(local(t, amsterdam, "2024-03-05 12:15")) || got.Component != tariffs.Energy {
 		t.Errorf("last line of the 5th: %s from %s", got.Component, got.PeriodStart)
 	}
 }
@@ -196,22 +198,22 @@ func TestVersionStretches(t *testing.T) {
 	ending := mustTariff(t, `{"country_code":"NL","party_id":"GMX","id":"sup","currency":"EUR","end_date_time":"2026-03-15T00:00:00Z",
 	  "elements":[{"price_components":[{"type":"ENERGY","price":0.25,"step_size":0}]}],"gridmetrics":{"kind":"supply","timezone":"`+amsterdam+`"}}`)
 	at := func(s string) time.Time { return ts(t, s+"T00:00:00Z") }
-	v := func(n int, from string, tariff *Tariff) Version {
-		return Version{Version: n, ValidFrom: at(from), Tariff: tariff}
+	v := func(n int, from string, tariff *tariffs.Tariff) tariffs.Version {
+		return tariffs.Version{Version: n, ValidFrom: at(from), Tariff: tariff}
 	}
 	tests := []struct {
 		name     string
-		versions []Version
+		versions []tariffs.Version
 		from, to string
 		want     string
 	}{
-		{"one version", []Version{v(1, "2026-01-01", tf)}, "2026-01-15", "2026-02-01", "v1 01-15..02-01"},
-		{"before the first version", []Version{v(1, "2026-01-20", tf)}, "2026-01-15", "2026-02-01", "v1 01-20..02-01"},
-		{"a new version", []Version{v(1, "2026-01-01", tf), v(2, "2026-01-20", tf)}, "2026-01-15", "2026-02-01", "v1 01-15..01-20, v2 01-20..02-01"},
+		{"one version", []tariffs.Version{v(1, "2026-01-01", tf)}, "2026-01-15", "2026-02-01", "v1 01-15..02-01"},
+		{"before the first version", []tariffs.Version{v(1, "2026-01-20", tf)}, "2026-01-15", "2026-02-01", "v1 01-20..02-01"},
+		{"a new version", []tariffs.Version{v(1, "2026-01-01", tf), v(2, "2026-01-20", tf)}, "2026-01-15", "2026-02-01", "v1 01-15..01-20, v2 01-20..02-01"},
 		// Version 3, written later, corrects February on: version 2 never applies.
-		{"a correction of the past", []Version{v(1, "2026-01-01", tf), v(2, "2026-03-01", tf), v(3, "2026-02-01", tf)}, "2026-01-15", "2026-04-01", "v1 01-15..02-01, v3 02-01..04-01"},
-		{"an end_date_time", []Version{v(1, "2026-01-01", ending)}, "2026-03-01", "2026-04-01", "v1 03-01..03-15"},
-		{"no version yet", []Version{v(1, "2026-05-01", tf)}, "2026-03-01", "2026-04-01", ""},
+		{"a correction of the past", []tariffs.Version{v(1, "2026-01-01", tf), v(2, "2026-03-01", tf), v(3, "2026-02-01", tf)}, "2026-01-15", "2026-04-01", "v1 01-15..02-01, v3 02-01..04-01"},
+		{"an end_date_time", []tariffs.Version{v(1, "2026-01-01", ending)}, "2026-03-01", "2026-04-01", "v1 03-01..03-15"},
+		{"no version yet", []tariffs.Version{v(1, "2026-05-01", tf)}, "2026-03-01", "2026-04-01", ""},
 	}
 	for _, tt := range tests {
 		var parts []string
@@ -227,15 +229,15 @@ func TestVersionStretches(t *testing.T) {
 func TestUncovered(t *testing.T) {
 	t.Parallel()
 	at := func(h int) time.Time { return time.Date(2026, 1, 1, h, 0, 0, 0, time.UTC) }
-	s := func(a, b int) AssignedVersion { return AssignedVersion{From: at(a), To: at(b)} }
+	s := func(a, b int) tariffs.AssignedVersion { return tariffs.AssignedVersion{From: at(a), To: at(b)} }
 	tests := []struct {
 		name      string
-		stretches []AssignedVersion
+		stretches []tariffs.AssignedVersion
 		want      string
 	}{
-		{"all covered", []AssignedVersion{s(0, 12), s(12, 24)}, ""},
+		{"all covered", []tariffs.AssignedVersion{s(0, 12), s(12, 24)}, ""},
 		{"nothing", nil, "0-24"},
-		{"gaps", []AssignedVersion{s(2, 5), s(8, 20)}, "0-2 5-8 20-24"},
+		{"gaps", []tariffs.AssignedVersion{s(2, 5), s(8, 20)}, "0-2 5-8 20-24"},
 	}
 	for _, tt := range tests {
 		var parts []string
@@ -251,16 +253,16 @@ func TestUncovered(t *testing.T) {
 func TestFeedSeries(t *testing.T) {
 	t.Parallel()
 	base := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
-	points := func(minutes ...int) []PricePoint {
-		var out []PricePoint
+	points := func(minutes ...int) []tariffs.PricePoint {
+		var out []tariffs.PricePoint
 		for _, m := range minutes {
-			out = append(out, PricePoint{Start: base.Add(time.Duration(m) * time.Minute), Price: dec("0.1")})
+			out = append(out, tariffs.PricePoint{Start: base.Add(time.Duration(m) * time.Minute), Price: dec("0.1")})
 		}
 		return out
 	}
 	tests := []struct {
 		name   string
-		points []PricePoint
+		points []tariffs.PricePoint
 		want   time.Duration
 	}{
 		{"quarter hours with a gap", points(0, 15, 30, 60, 75), 15 * time.Minute},
@@ -275,7 +277,7 @@ func TestFeedSeries(t *testing.T) {
 		}
 	}
 	// The 45-minute gap of the quarter-hour series is a missing price.
-	feed := StaticFeed{"f": feedSeries(points(0, 15, 30, 60, 75))}
+	feed := tariffs.StaticFeed{"f": feedSeries(points(0, 15, 30, 60, 75))}
 	if _, err := feed.PriceAt("f", base.Add(45*time.Minute)); err == nil {
 		t.Error("a price in the gap")
 	}
@@ -286,16 +288,16 @@ func TestCostRequestValidate(t *testing.T) {
 	at := func(s string) time.Time { return ts(t, s) }
 	tests := []struct {
 		name    string
-		r       CostRequest
+		r       Request
 		wantErr string
 	}{
-		{"ok", CostRequest{From: at("2026-03-01T00:00:00Z"), To: at("2026-04-01T00:00:00Z"), Bucket: "day"}, ""},
-		{"from missing", CostRequest{To: at("2026-04-01T00:00:00Z")}, "from: is required"},
-		{"from after to", CostRequest{From: at("2026-04-01T00:00:00Z"), To: at("2026-03-01T00:00:00Z")}, "to: must be after from"},
-		{"off the quarter hour", CostRequest{From: at("2026-03-01T00:07:00Z"), To: at("2026-04-01T00:00:00Z")}, "from: must be on a quarter hour"},
-		{"too long", CostRequest{From: at("2025-01-01T00:00:00Z"), To: at("2026-04-01T00:00:00Z")}, "at most 400 days"},
-		{"bad bucket", CostRequest{From: at("2026-03-01T00:00:00Z"), To: at("2026-04-01T00:00:00Z"), Bucket: "week"}, `bucket: "week" is not a cost bucket`},
-		{"bad zone", CostRequest{From: at("2026-03-01T00:00:00Z"), To: at("2026-04-01T00:00:00Z"), TZ: "CET"}, "tz:"},
+		{"ok", Request{From: at("2026-03-01T00:00:00Z"), To: at("2026-04-01T00:00:00Z"), Bucket: "day"}, ""},
+		{"from missing", Request{To: at("2026-04-01T00:00:00Z")}, "from: is required"},
+		{"from after to", Request{From: at("2026-04-01T00:00:00Z"), To: at("2026-03-01T00:00:00Z")}, "to: must be after from"},
+		{"off the quarter hour", Request{From: at("2026-03-01T00:07:00Z"), To: at("2026-04-01T00:00:00Z")}, "from: must be on a quarter hour"},
+		{"too long", Request{From: at("2025-01-01T00:00:00Z"), To: at("2026-04-01T00:00:00Z")}, "at most 400 days"},
+		{"bad bucket", Request{From: at("2026-03-01T00:00:00Z"), To: at("2026-04-01T00:00:00Z"), Bucket: "week"}, `bucket: "week" is not a cost bucket`},
+		{"bad zone", Request{From: at("2026-03-01T00:00:00Z"), To: at("2026-04-01T00:00:00Z"), TZ: "CET"}, "tz:"},
 	}
 	for _, tt := range tests {
 		err := tt.r.validate()
@@ -319,8 +321,8 @@ func TestCostExport(t *testing.T) {
 	g := costGridOf(t, BucketDay, "2024-03-04 10:00", "2024-03-04 12:00")
 	l := newLedger(g, "src_pv")
 	l.addEnergy(rows)
-	s := AssignedVersion{From: from, To: to, TariffID: "tar_exp", Version: 1, Tariff: tf}
-	if err := l.price(s, KindExport, usageOf(rows, from, to), nil); err != nil {
+	s := tariffs.AssignedVersion{From: from, To: to, TariffID: "tar_exp", Version: 1, Tariff: tf}
+	if err := l.price(s, tariffs.KindExport, usageOf(rows, from, to), nil); err != nil {
 		t.Fatal(err)
 	}
 	out := &Cost{Currency: "EUR"}
@@ -333,7 +335,7 @@ func TestCostExport(t *testing.T) {
 	wantAmount(t, "total", out.Totals.Total, "-0.48", "-0.48")
 	wantDec(t, "import", out.ImportKWh, "0.8")
 	wantDec(t, "export kWh", out.ExportKWh, "6")
-	if b := out.Buckets[0]; len(b.Lines) != 1 || b.Lines[0].Kind != KindExport || !b.Start.Equal(local(t, amsterdam, "2024-03-04 00:00")) {
+	if b := out.Buckets[0]; len(b.Lines) != 1 || b.Lines[0].Kind != tariffs.KindExport || !b.Start.Equal(local(t, amsterdam, "2024-03-04 00:00")) {
 		t.Errorf("bucket %+v", b)
 	}
 }

@@ -1,7 +1,8 @@
 // Package tariffs is the pricing engine of Gridmetrics: the OCPI 2.2.1 tariff
 // model with this service's supply extensions, and a pure function from
 // (tariff, usage) to an itemised price. It has no database and no HTTP; the
-// tariff store and the cost endpoint build on it.
+// tariff store and its routes build on it, and package costs prices meters
+// with it.
 //
 // # Model
 //

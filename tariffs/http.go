@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math"
 	"mime"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -24,7 +23,7 @@ import (
 // creating, changing, archiving and assigning need admin.
 func Mount(r fiber.Router, st *Store) {
 	h := handlers{st: st, now: time.Now}
-	read := requireAny(auth.ScopeRead, auth.ScopeBilling)
+	read := auth.RequireAny(auth.ScopeRead, auth.ScopeBilling)
 	admin := auth.Require(auth.ScopeAdmin)
 	r.Get("/tariffs", read, h.list)
 	r.Post("/tariffs", admin, h.create)
@@ -39,23 +38,6 @@ func Mount(r fiber.Router, st *Store) {
 	r.Patch("/tariffs/:id/assignments/:assignment", admin, h.updateAssignment)
 	r.Delete("/tariffs/:id/assignments/:assignment", admin, h.deleteAssignment)
 	r.Post("/pricing/cdr", read, h.priceCDR)
-}
-
-// requireAny answers 403 unless the caller holds one of the scopes.
-func requireAny(scopes ...auth.Scope) fiber.Handler {
-	names := make([]string, len(scopes))
-	for i, s := range scopes {
-		names[i] = strconv.Quote(string(s))
-	}
-	need := strings.Join(names, " or ")
-	return func(c *fiber.Ctx) error {
-		p := auth.PrincipalOf(c)
-		if slices.ContainsFunc(scopes, p.Has) {
-			return c.Next()
-		}
-		c.Set(fiber.HeaderWWWAuthenticate, fmt.Sprintf(`Bearer realm="gridmetrics", error="insufficient_scope", scope=%q`, scopes[0]))
-		return api.Errorf(api.CodeForbidden, "this credential lacks the %s scope", need)
-	}
 }
 
 type handlers struct {

@@ -20,6 +20,14 @@ func (c *calc) addAmount(a, b Amount) Amount {
 	return Amount{ExclVAT: c.add(a.ExclVAT, b.ExclVAT), InclVAT: c.add(a.InclVAT, b.InclVAT)}
 }
 
+// Add returns a + b; an error when a sum exceeds the 19 digits of a
+// decimal.
+func (a Amount) Add(b Amount) (Amount, error) {
+	var c calc
+	s := c.addAmount(a, b)
+	return s, c.err
+}
+
 // Round returns the amount rounded half-up to scale decimal places.
 func (a Amount) Round(scale int) Amount {
 	return Amount{ExclVAT: RoundHalfUp(a.ExclVAT, scale), InclVAT: RoundHalfUp(a.InclVAT, scale)}

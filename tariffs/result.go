@@ -74,7 +74,9 @@ type Totals struct {
 	Total       Amount `json:"total"`
 }
 
-func (t Totals) round(scale int) Totals {
+// Round returns the totals rounded half-up to scale decimal places, each
+// from its exact value.
+func (t Totals) Round(scale int) Totals {
 	return Totals{
 		Fixed: t.Fixed.Round(scale), Energy: t.Energy.Round(scale), Time: t.Time.Round(scale),
 		Parking: t.Parking.Round(scale), Reservation: t.Reservation.Round(scale),
@@ -185,6 +187,28 @@ func (r *Result) addToTotals(c *calc, k lineKind, l Line) {
 	t.Total = c.addAmount(t.Total, a)
 }
 
+// Add returns the sum of two totals, dimension by dimension; an error when
+// a sum exceeds the 19 digits of a decimal.
+func (t Totals) Add(b Totals) (Totals, error) {
+	var c calc
+	s := Totals{
+		Fixed: c.addAmount(t.Fixed, b.Fixed), Energy: c.addAmount(t.Energy, b.Energy), Time: c.addAmount(t.Time, b.Time),
+		Parking: c.addAmount(t.Parking, b.Parking), Reservation: c.addAmount(t.Reservation, b.Reservation),
+		Standing: c.addAmount(t.Standing, b.Standing), Demand: c.addAmount(t.Demand, b.Demand), Export: c.addAmount(t.Export, b.Export),
+		Adjustment: c.addAmount(t.Adjustment, b.Adjustment), Total: c.addAmount(t.Total, b.Total),
+	}
+	return s, c.err
+}
+
+// AddVAT returns vat, VAT by rate, with the line's VAT added to its rate;
+// an error when a sum exceeds the 19 digits of a decimal.
+func AddVAT(vat []VATLine, l Line) ([]VATLine, error) {
+	var c calc
+	r := Result{VAT: vat}
+	r.addVAT(&c, l)
+	return r.VAT, c.err
+}
+
 func (r *Result) addVAT(c *calc, l Line) {
 	for i := range r.VAT {
 		v := &r.VAT[i]
@@ -199,10 +223,10 @@ func (r *Result) addVAT(c *calc, l Line) {
 
 // round fills the CDR and invoice totals from the exact ones.
 func (r *Result) round() {
-	r.CDR = r.Totals.round(CDRScale)
+	r.CDR = r.Totals.Round(CDRScale)
 	n, ok := minorUnits[r.Currency]
 	if !ok {
 		n = 2
 	}
-	r.Invoice = r.Totals.round(n)
+	r.Invoice = r.Totals.Round(n)
 }

@@ -15,7 +15,6 @@ import (
 
 	"github.com/gridmetrics/gridmetrics/api"
 	"github.com/gridmetrics/gridmetrics/auth"
-	"github.com/gridmetrics/gridmetrics/sources"
 )
 
 // Store keeps tariffs, their versions and their assignments to sources.
@@ -503,13 +502,15 @@ func (st *Store) Assign(ctx context.Context, tenantID int64, tariffID string, n 
 		if archived {
 			return api.Errorf(api.CodeConflict, "tariff %s is archived; it cannot be assigned", tariffID)
 		}
-		found, err := sources.LookupIDs(ctx, tx, tenantID, []string{n.SourceID})
-		if err != nil {
-			return err
-		}
-		sourceID, ok := found[n.SourceID]
-		if !ok {
+		// A source by public id, else by external id, as sources resolves
+		// a reference.
+		var sourceID int64
+		err = tx.QueryRow(ctx, `SELECT id FROM sources WHERE tenant_id = $1 AND (public_id = $2 OR external_id = $2)
+			ORDER BY public_id = $2 DESC LIMIT 1`, tenantID, n.SourceID).Scan(&sourceID)
+		if errors.Is(err, pgx.ErrNoRows) {
 			return api.Validation("source_id", "no source %q", n.SourceID)
+		} else if err != nil {
+			return fmt.Errorf("look up source %q: %w", n.SourceID, err)
 		}
 		var from time.Time
 		if n.ValidFrom != nil {
