@@ -42,6 +42,10 @@ type CDR struct {
 	CreditReferenceID      string
 	HomeChargingCompensate *bool // home_charging_compensation
 	LastUpdated            time.Time
+
+	// read holds the problems ParseCDRLenient let pass; nil when the CDR
+	// was read in full (ParseCDR) or built.
+	read *problems
 }
 
 // CdrToken is OCPI's CdrToken class.
@@ -106,11 +110,16 @@ var (
 // carries. The error, a *ValidationError, lists every problem with its path.
 func ParseCDR(data []byte) (*CDR, error) {
 	var ps problems
+	return parseCDR(data, &ps)
+}
+
+// parseCDR reads a CDR, reporting its problems to ps.
+func parseCDR(data []byte, ps *problems) (*CDR, error) {
 	if !json.Valid(data) {
 		ps.add("", "invalid JSON: %v", syntaxError(data))
 		return nil, ps.err()
 	}
-	o, ok := readObject(&ps, "", data)
+	o, ok := readObject(ps, "", data)
 	if !ok {
 		return nil, ps.err()
 	}
@@ -140,7 +149,7 @@ func ParseCDR(data []byte) (*CDR, error) {
 	}
 	c.AuthorizationReference = o.str("authorization_reference", false, 36)
 	if x, ok := o.object("cdr_location", true); ok {
-		c.CdrLocation = decodeCdrLocation(&ps, x)
+		c.CdrLocation = decodeCdrLocation(ps, x)
 	}
 	c.MeterID = o.str("meter_id", false, 255)
 	c.Currency = o.str("currency", true, 0)
@@ -150,8 +159,8 @@ func ParseCDR(data []byte) (*CDR, error) {
 		}
 	}
 	o.array("tariffs", false, func(p string, raw json.RawMessage) {
-		if t := decodeTariff(&ps, p, raw); t != nil {
-			t.check(&ps, p)
+		if t := decodeTariff(ps, p, raw); t != nil {
+			t.check(ps, p)
 			if k := t.kind(); k != KindCharging {
 				ps.add(field(p, "gridmetrics.kind"), "a CDR's tariffs price charging sessions, not %s", k)
 			}
@@ -159,13 +168,13 @@ func ParseCDR(data []byte) (*CDR, error) {
 		}
 	})
 	n, _ := o.array("charging_periods", true, func(p string, raw json.RawMessage) {
-		c.ChargingPeriods = append(c.ChargingPeriods, decodeChargingPeriod(&ps, p, raw))
+		c.ChargingPeriods = append(c.ChargingPeriods, decodeChargingPeriod(ps, p, raw))
 	})
 	if n == 0 {
 		ps.add("charging_periods", "is required (at least one period)")
 	}
 	if x, ok := o.object("signed_data", false); ok {
-		c.SignedData = decodeSignedData(&ps, x)
+		c.SignedData = decodeSignedData(ps, x)
 	}
 	if p := decodePrice(o, "total_cost"); p != nil {
 		c.TotalCost = *p

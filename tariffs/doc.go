@@ -27,7 +27,9 @@
 //
 // PriceSession prices a charging session given as OCPI charging periods;
 // ParseCDR and CDR.Reprice do the same for an OCPI CDR and write the total_*
-// fields back. PriceMeter prices a meter's energy per settlement interval
+// fields back. ParseCDRLenient reads a CDR for reconciliation: it refuses
+// only what pricing needs (times, currency, charging periods, tariffs) and
+// keeps the rest of OCPI's rules as warnings (CDR.Warnings). PriceMeter prices a meter's energy per settlement interval
 // with a supply or export tariff. Every result lists its lines (component,
 // element, period, volume, unit price, amount excluding and including VAT)
 // and totals per dimension, exact, at 4 decimal places for a CDR and at the
@@ -84,6 +86,25 @@
 //     session end), and its TIME and PARKING_TIME volumes only divide it, the
 //     charging part first. A period with neither is charging if energy
 //     flowed, parking otherwise.
+//
+//   - Volumes and timestamps. A CDR says some things twice, and a received
+//     one may disagree with itself. One rule prices it: time is priced by
+//     the timestamps, energy by the ENERGY volumes (ENERGY_IMPORT where a
+//     period has no ENERGY). OCPI defines a period as lasting until the next
+//     one starts, and the timestamps also place each period for the time
+//     restrictions, so they must be the time that is priced; they are exact,
+//     where volumes in hours are rounded by whoever wrote them. Energy has
+//     no other source than the volumes, total_energy being their sum.
+//     CDR.Warnings lists each disagreement with the values on both sides and
+//     the difference: a period's TIME (plus PARKING_TIME) against its length
+//     by the clock, total_energy against the sum of the volumes, total_time
+//     and total_parking_time against the session's time and parking by the
+//     clock. Differences within rounding are not disagreements: each written
+//     value may be off by half a unit of the third decimal place (0.0005 h
+//     or kWh; OCPI's examples write three places), so the sum of 4 period
+//     volumes may differ from total_energy by 0.0025 kWh. Reading a CDR in
+//     full (ParseCDR) does not refuse a disagreement either: the rule prices
+//     it.
 //
 //   - step_size, once per session (OCPI CDR module): ENERGY on the session's
 //     total billed energy; TIME and PARKING_TIME together: when parking was

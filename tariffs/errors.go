@@ -81,6 +81,12 @@ type problems struct {
 	// the input is refused anyway, and reading the rest would only make
 	// work.
 	unreadAt string
+	// warnIf, when set, sends the problems at the paths it accepts to
+	// warnings instead: they are reported without refusing the input, and
+	// never count towards full, so a CDR with 100 problems pricing does not
+	// need is still read to its end.
+	warnIf   func(path string) bool
+	warnings *problems
 }
 
 // stop notes that reading stopped at the array item at path.
@@ -91,6 +97,10 @@ func (ps *problems) stop(path string) {
 }
 
 func (ps *problems) add(path, format string, args ...any) {
+	if ps.warnIf != nil && ps.warnIf(path) {
+		ps.warnings.add(path, format, args...)
+		return
+	}
 	if ps.seen == nil {
 		ps.seen = make(map[uint64]struct{})
 		ps.seed = maphash.MakeSeed()
@@ -107,9 +117,27 @@ func (ps *problems) add(path, format string, args ...any) {
 	ps.list = append(ps.list, Problem{Path: path, Message: fmt.Sprintf(format, args...)})
 }
 
+// reported reports whether a problem at path was found, listed or only
+// counted.
+func (ps *problems) reported(path string) bool {
+	if ps.seen == nil {
+		return false
+	}
+	_, ok := ps.seen[maphash.String(ps.seed, path)]
+	return ok
+}
+
 // full reports whether further problems are only counted, so a caller can
 // skip work that only makes a message (the "did you mean" search).
 func (ps *problems) full() bool { return len(ps.list) >= MaxProblems }
+
+// fullFor is full for the list a problem at path goes to.
+func (ps *problems) fullFor(path string) bool {
+	if ps.warnIf != nil && ps.warnIf(path) {
+		return ps.warnings.full()
+	}
+	return ps.full()
+}
 
 // err returns the collected problems as a *ValidationError, with a last
 // problem counting those past MaxProblems, or nil when there are none.
@@ -117,15 +145,21 @@ func (ps *problems) err() error {
 	if len(ps.list) == 0 {
 		return nil
 	}
+	return &ValidationError{Problems: ps.listed("problems"), Total: len(ps.list) + ps.more, UncheckedFrom: ps.unreadAt}
+}
+
+// listed returns the problems listed, with a last one counting those past
+// MaxProblems (noun names them: "problems", "warnings").
+func (ps *problems) listed(noun string) []Problem {
 	out := append(make([]Problem, 0, len(ps.list)+1), ps.list...)
 	if ps.more > 0 || ps.unreadAt != "" {
-		msg := fmt.Sprintf("… and %d more problems (at most %d are listed)", ps.more, MaxProblems)
+		msg := fmt.Sprintf("… and %d more %s (at most %d are listed)", ps.more, noun, MaxProblems)
 		if ps.unreadAt != "" {
 			msg += fmt.Sprintf("; checking stopped at %s, the items from there on were not read", ps.unreadAt)
 		}
 		out = append(out, Problem{Message: msg})
 	}
-	return &ValidationError{Problems: out, Total: len(ps.list) + ps.more, UncheckedFrom: ps.unreadAt}
+	return out
 }
 
 // field and index build problem paths: field("elements[2]", "restrictions")

@@ -81,12 +81,19 @@ func FuzzParseTariff(f *testing.F) {
 // FuzzParseCDR: for any input, ParseCDR does not panic, and what it accepts
 // writes back to JSON that reads the same and reprices without panicking;
 // parsing and repricing stay within a budget of time and memory per input.
+// ParseCDRLenient accepts all that ParseCDR accepts, without warnings, and
+// refuses only what ParseCDR refuses; what it accepts reprices and lists
+// its bounded warnings within the same budget.
 func FuzzParseCDR(f *testing.F) {
 	fuzzSeeds(f, true)
+	f.Add([]byte(`{"start_date_time":"2024-03-04T10:00:00Z","end_date_time":"2024-03-04T12:00:00Z","currency":"EUR","x":1,` +
+		`"tariffs":[{"id":"t","currency":"EUR","elements":[{"price_components":[{"type":"TIME","price":2,"step_size":60}]}]}],` +
+		`"charging_periods":[{"start_date_time":"2024-03-04T10:00:00Z","dimensions":[{"type":"TIME","volume":1.5},{"type":"ENERGY","volume":7}]}],"total_energy":9}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var c *CDR
 		var err error
 		fuzzbudget.Check(t, fuzzbudget.Budget{}, len(data), func() { c, err = ParseCDR(data) })
+		fuzzLenientCDR(t, data, err == nil)
 		if err != nil {
 			if _, ok := err.(*ValidationError); !ok {
 				t.Fatalf("error of type %T: %v", err, err)
@@ -113,6 +120,44 @@ func FuzzParseCDR(f *testing.F) {
 					t.Fatal(err)
 				}
 			}
+		}
+	})
+}
+
+// fuzzLenientCDR checks ParseCDRLenient on data, which ParseCDR accepted
+// or not (strictOK).
+func fuzzLenientCDR(t *testing.T, data []byte, strictOK bool) {
+	var c *CDR
+	var err error
+	fuzzbudget.Check(t, fuzzbudget.Budget{}, len(data), func() { c, err = ParseCDRLenient(data) })
+	if err != nil {
+		if _, ok := err.(*ValidationError); !ok {
+			t.Fatalf("lenient: error of type %T: %v", err, err)
+		}
+		if strictOK {
+			t.Fatalf("lenient refuses what ParseCDR accepts: %v", err)
+		}
+		return
+	}
+	if w := c.ReadWarnings(); strictOK && len(w) > 0 {
+		t.Fatalf("warnings for a CDR ParseCDR accepts: %v", w)
+	} else if len(w) > MaxProblems+1 {
+		t.Fatalf("%d read warnings", len(w))
+	}
+	tf, err := c.OwnTariff()
+	if err != nil {
+		return
+	}
+	fuzzbudget.Check(t, fuzzbudget.Budget{}, len(data), func() {
+		rc, r, err := c.Reprice(tf)
+		if err != nil {
+			return
+		}
+		if w := c.Warnings(r); len(w) > MaxProblems+1 {
+			t.Fatalf("%d warnings", len(w))
+		}
+		if _, err := rc.MarshalJSON(); err != nil {
+			t.Fatal(err)
 		}
 	})
 }

@@ -125,7 +125,7 @@ func (o *jobject) done() {
 		if last, _ := o.find(k); o.used[i] || last != i {
 			continue // taken, or an earlier occurrence of a key reported as a duplicate
 		}
-		if o.ps.full() {
+		if o.ps.fullFor(field(o.path, k)) {
 			o.ps.add(field(o.path, k), "unknown field") // only counted
 			continue
 		}

@@ -87,9 +87,7 @@ func (c *CDR) Reprice(t *Tariff) (*CDR, Result, error) {
 	out.TotalTimeCost = optional(has(Time), r.CDR.Time)
 	out.TotalParkingCost = optional(has(ParkingTime), r.CDR.Parking)
 	out.TotalReservationCost = optional(has(ReservationTime, ReservationFlat), r.CDR.Reservation)
-	if slices.ContainsFunc(c.ChargingPeriods, func(p ChargingPeriod) bool {
-		return slices.ContainsFunc(p.Dimensions, func(d CdrDimension) bool { return d.Type == DimEnergy || d.Type == DimEnergyImport })
-	}) {
+	if c.energyVolumes() > 0 {
 		out.TotalEnergy = RoundHalfUp(r.Usage.EnergyKWh, CDRScale).Trim(0)
 	}
 	out.TotalTime = RoundHalfUp(r.Usage.SessionHours, CDRScale).Trim(0)
