@@ -16,13 +16,32 @@ import (
 	"github.com/gridmetrics/gridmetrics/tariffs"
 )
 
-// MeterData is what the cost needs from the query service
-// (*query.Service): energy per settlement interval from the energy
-// engine, a site's members, and the readings of price feeds.
+// MeterData opens the snapshot a cost request reads its energy in, so
+// that readings written meanwhile are not half-seen (QueryMeters).
 type MeterData interface {
-	EnergyIntervals(ctx context.Context, q query.IntervalQuery) (*query.Energy, error)
-	SiteMembers(ctx context.Context, tenantID int64, site string) ([]query.Member, error)
-	Samples(ctx context.Context, sourceID int64, metric string, from, to time.Time, f func(t time.Time, v float64) error) error
+	Snapshot(ctx context.Context) (MeterSnapshot, error)
+}
+
+// MeterSnapshot is what a cost needs from the energy engine, in one
+// snapshot (*query.Snapshot): energy per settlement interval, a site's
+// members, and the readings of price feeds.
+type MeterSnapshot interface {
+	EnergyIntervals(q query.IntervalQuery) (*query.Energy, error)
+	SiteMembers(tenantID int64, site string) ([]query.Member, error)
+	Samples(sourceID int64, metric string, from, to time.Time, f func(t time.Time, v float64) error) error
+	Close()
+}
+
+// QueryMeters is MeterData from the query service.
+type QueryMeters struct{ Query *query.Service }
+
+// Snapshot opens a snapshot of the query service.
+func (q QueryMeters) Snapshot(ctx context.Context) (MeterSnapshot, error) {
+	sn, err := q.Query.Snapshot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return sn, nil
 }
 
 // Service prices the energy of sources and sites with their tariffs.
@@ -131,7 +150,12 @@ func (s *Service) SourceCost(ctx context.Context, tenantID int64, ref string, r 
 		return nil, s.noTariff(ctx, tenantID, m, r)
 	}
 	out := &Cost{Source: src.PublicID}
-	return out, s.price(ctx, tenantID, out, []*meter{m}, src.Timezone, r, false)
+	sn, err := s.Meters.Snapshot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer sn.Close()
+	return out, s.price(ctx, sn, tenantID, out, []*meter{m}, src.Timezone, r, false)
 }
 
 // SiteCost prices a site's energy: the sum over its members, the sources
@@ -141,7 +165,12 @@ func (s *Service) SiteCost(ctx context.Context, tenantID int64, site string, r R
 	if err := r.validate(); err != nil {
 		return nil, err
 	}
-	members, err := s.Meters.SiteMembers(ctx, tenantID, site)
+	sn, err := s.Meters.Snapshot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer sn.Close()
+	members, err := sn.SiteMembers(tenantID, site)
 	if err != nil {
 		return nil, err
 	}
@@ -174,7 +203,7 @@ func (s *Service) SiteCost(ctx context.Context, tenantID int64, site string, r R
 	for _, m := range members {
 		out.Sources = append(out.Sources, m.PublicID)
 	}
-	return out, s.price(ctx, tenantID, out, meters, tz, r, true)
+	return out, s.price(ctx, sn, tenantID, out, meters, tz, r, true)
 }
 
 // fixedTariff returns the stretches of the tariff given by tariff_id, or
@@ -250,7 +279,7 @@ func (s *Service) noTariff(ctx context.Context, tenantID int64, m *meter, r Requ
 // price computes the energy of each meter, prices its stretches and fills
 // out. defaultTZ is the zone of the buckets when the tariffs do not share
 // one.
-func (s *Service) price(ctx context.Context, tenantID int64, out *Cost, meters []*meter, defaultTZ string, r Request, site bool) error {
+func (s *Service) price(ctx context.Context, sn MeterSnapshot, tenantID int64, out *Cost, meters []*meter, defaultTZ string, r Request, site bool) error {
 	out.From, out.To, out.Bucket, out.Interval = r.From, r.To, r.Bucket, "15m"
 	out.Tariffs, out.Unpriced, out.Tiers = []PricedStretch{}, []Stretch{}, []string{}
 	var zones []string
@@ -298,7 +327,7 @@ func (s *Service) price(ctx context.Context, tenantID int64, out *Cost, meters [
 	for i, m := range meters {
 		l := newLedger(g, m.PublicID)
 		ledgers[i] = l
-		e, err := s.Meters.EnergyIntervals(ctx, query.IntervalQuery{SourceID: m.ID, From: r.From, To: r.To, Interval: SettlementInterval, Loc: time.UTC})
+		e, err := sn.EnergyIntervals(query.IntervalQuery{SourceID: m.ID, From: r.From, To: r.To, Interval: SettlementInterval, Loc: time.UTC})
 		if err != nil {
 			return err
 		}
@@ -314,7 +343,7 @@ func (s *Service) price(ctx context.Context, tenantID int64, out *Cost, meters [
 			if len(usage) == 0 {
 				continue
 			}
-			feed, err := s.feedFor(ctx, tenantID, ks, feeds, r)
+			feed, err := s.feedFor(ctx, sn, tenantID, ks, feeds, r)
 			if err != nil {
 				return err
 			}
@@ -358,7 +387,7 @@ func unpricedOf(m *meter, r Request) []Stretch {
 // feedFor returns the price feeds a stretch's tariff reads, loaded once
 // per request over the whole range: the `price` readings of each
 // price_feed source the tariff names (by id or external id).
-func (s *Service) feedFor(ctx context.Context, tenantID int64, ks kindStretch, feeds map[string]tariffs.StaticFeed, r Request) (tariffs.PriceFeed, error) {
+func (s *Service) feedFor(ctx context.Context, sn MeterSnapshot, tenantID int64, ks kindStretch, feeds map[string]tariffs.StaticFeed, r Request) (tariffs.PriceFeed, error) {
 	out := tariffs.StaticFeed{}
 	for _, ref := range dynamicFeeds(ks.Tariff) {
 		if f, ok := feeds[ref]; ok {
@@ -376,7 +405,7 @@ func (s *Service) feedFor(ctx context.Context, tenantID int64, ks kindStretch, f
 				Details: map[string]string{"tariff_id": ks.TariffID, "price_feed": ref}}
 		}
 		var points []tariffs.PricePoint
-		err = s.Meters.Samples(ctx, src.ID, "price", r.From.Add(-feedLookback), r.To, func(t time.Time, v float64) error {
+		err = sn.Samples(src.ID, "price", r.From.Add(-feedLookback), r.To, func(t time.Time, v float64) error {
 			d, err := decimal.NewFromFloat64(v)
 			if err != nil {
 				return fmt.Errorf("price feed %s at %s: %w", ref, rfc3339(t), err)

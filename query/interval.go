@@ -11,8 +11,30 @@ import (
 )
 
 // This file is the Go entry point of the energy engine for other packages
-// — the cost of a meter under its tariffs (package tariffs) — which need
+// — the cost of a meter under its tariffs (package costs) — which need
 // energy per settlement interval rather than an HTTP answer.
+
+// Snapshot is a read-only view of the readings and rollups as of one
+// instant, for an answer made of several reads that must agree with each
+// other (a cost reads every member's energy and every price feed): what
+// is written meanwhile is not half-seen. Its reads share the deadline of
+// one query (Config.Timeout). Close ends it.
+type Snapshot struct {
+	s *Service
+	a *answer
+}
+
+// Snapshot opens a snapshot.
+func (s *Service) Snapshot(ctx context.Context) (*Snapshot, error) {
+	a, err := s.open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &Snapshot{s: s, a: a}, nil
+}
+
+// Close ends the snapshot.
+func (sn *Snapshot) Close() { sn.a.close() }
 
 // MaxIntervals bounds the intervals of one EnergyIntervals call: 400 days
 // of 15-minute intervals and a little more, the longest range a tariff
@@ -41,7 +63,7 @@ type IntervalQuery struct {
 // interval with the same engine and the same plan over rollup tiers as
 // the energy route: rows add up to the range's energy, each with its
 // quality. At most MaxIntervals intervals.
-func (s *Service) EnergyIntervals(ctx context.Context, q IntervalQuery) (*Energy, error) {
+func (sn *Snapshot) EnergyIntervals(q IntervalQuery) (*Energy, error) {
 	switch {
 	case q.From.IsZero() || q.To.IsZero() || !q.From.Before(q.To):
 		return nil, api.Validation("to", "must be after from (the range is [from, to))")
@@ -60,13 +82,8 @@ func (s *Service) EnergyIntervals(ctx context.Context, q IntervalQuery) (*Energy
 	if err != nil {
 		return nil, err
 	}
-	a, err := s.open(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer a.close()
 	tiers := map[string]bool{}
-	imp, exp, err := s.energyOf(a.ctx, a.r, q.SourceID, g, q.RawOnly, tiers)
+	imp, exp, err := sn.s.energyOf(sn.a.ctx, sn.a.r, q.SourceID, g, q.RawOnly, tiers)
 	if err != nil {
 		return nil, err
 	}
@@ -89,13 +106,8 @@ type Member struct {
 // the rule of SiteEnergyQuery: the site's sources (price feeds excepted)
 // whose parent is not itself in the site. A site where the tenant has no
 // source at all is NOT_FOUND.
-func (s *Service) SiteMembers(ctx context.Context, tenantID int64, site string) ([]Member, error) {
-	a, err := s.open(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer a.close()
-	list, found, err := a.r.siteSources(a.ctx, tenantID, site, "")
+func (sn *Snapshot) SiteMembers(tenantID int64, site string) ([]Member, error) {
+	list, found, err := sn.a.r.siteSources(sn.a.ctx, tenantID, site, "")
 	if err != nil {
 		return nil, err
 	}
@@ -112,17 +124,12 @@ func (s *Service) SiteMembers(ctx context.Context, tenantID int64, site string) 
 // Samples calls f with the raw readings of one metric of a source in
 // [from, to), in time order. sourceID is the internal id, resolved by the
 // caller within the tenant.
-func (s *Service) Samples(ctx context.Context, sourceID int64, metric string, from, to time.Time, f func(t time.Time, v float64) error) error {
-	m, err := s.metric("metric", metric)
+func (sn *Snapshot) Samples(sourceID int64, metric string, from, to time.Time, f func(t time.Time, v float64) error) error {
+	m, err := sn.s.metric("metric", metric)
 	if err != nil {
 		return err
 	}
-	a, err := s.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer a.close()
-	return a.r.raw(a.ctx, rollups.Series{SourceID: sourceID, Metric: m.ID}, from.UnixMicro(), to.UnixMicro(), func(t int64, v float64) error {
+	return sn.a.r.raw(sn.a.ctx, rollups.Series{SourceID: sourceID, Metric: m.ID}, from.UnixMicro(), to.UnixMicro(), func(t int64, v float64) error {
 		return f(time.UnixMicro(t).UTC(), v)
 	})
 }

@@ -148,7 +148,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	query.Mount(v1, queryService)
 	tariffStore := tariffs.NewStore(m.pools.read)
 	tariffs.Mount(v1, tariffStore)
-	costs.Mount(v1, &costs.Service{Tariffs: tariffStore, Sources: sourceStore, Meters: queryService})
+	costs.Mount(v1, &costs.Service{Tariffs: tariffStore, Sources: sourceStore, Meters: costs.QueryMeters{Query: queryService}})
 	m.sessions = sessions.NewService(m.pools.read, resolver, ingestService, assignedTariffs{tariffStore}, m.sessionsConfig())
 	ingestService.Signed = m.sessions // MeterValues' signed values go to their session
 	m.pricing = m.sessions.OnPool(m.pools.job, assignedTariffs{tariffs.NewStore(m.pools.job)})
