@@ -3,16 +3,12 @@ package query
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"io"
 	"math"
 	"strconv"
 	"time"
 
-	"github.com/apache/arrow/go/v17/arrow"
-	"github.com/apache/arrow/go/v17/arrow/array"
-	"github.com/apache/arrow/go/v17/arrow/ipc"
-	"github.com/apache/arrow/go/v17/arrow/memory"
+	"github.com/gridmetrics/gridmetrics/table"
 )
 
 // Format is an output format of series answers.
@@ -80,14 +76,10 @@ type tableWriter interface {
 }
 
 func newTableWriter(f Format, w io.Writer, cols []column, tz string) (tableWriter, error) {
-	switch f {
-	case FormatCSV:
-		return newCSVWriter(w, cols), nil
-	case FormatArrow:
-		return newArrowWriter(w, cols, tz)
-	default:
-		return newJSONWriter(w, cols), nil
+	if f == FormatCSV || f == FormatArrow {
+		return newStreamWriter(f, w, cols, tz)
 	}
+	return newJSONWriter(w, cols), nil
 }
 
 // jsonWriter renders the envelope {"data":[{…},…],"meta":…,"pagination":…}
@@ -116,7 +108,7 @@ func (j *jsonWriter) row(cells []cell) error {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = strconv.AppendQuote(b, c.name)
+		b = table.AppendJSONString(b, c.name)
 		b = append(b, ':')
 		v := cells[i]
 		switch {
@@ -131,8 +123,7 @@ func (j *jsonWriter) row(cells []cell) error {
 		case c.kind == colInt:
 			b = strconv.AppendInt(b, v.i, 10)
 		default:
-			s, _ := json.Marshal(v.s)
-			b = append(b, s...)
+			b = table.AppendJSONString(b, v.s)
 		}
 	}
 	b = append(b, '}')
@@ -165,145 +156,61 @@ func (j *jsonWriter) close(meta, pagination any) error {
 	return err
 }
 
-// csvWriter writes a header line of column names, then one line per row:
-// times in RFC 3339, numbers rounded to their column's precision in their
-// shortest form (as in JSON), null as an empty field. No value needs
-// quoting (names, numbers, times, qualities and public ids never hold
-// commas or quotes).
-type csvWriter struct {
-	w    io.Writer
+// arrowBatch is the number of rows per Arrow record batch.
+const arrowBatch = table.DefaultBatch
+
+// streamWriter writes rows as CSV or Arrow through the table package:
+// times in RFC 3339 (CSV) or timestamp[us, tz] (Arrow), numbers rounded to
+// their column's precision — in CSV in their shortest form, as in JSON; in
+// Arrow the float nearest to that decimal, which Arrow readers print back
+// as it — and null as an empty CSV field or an Arrow null.
+type streamWriter struct {
+	w    table.Writer
 	cols []column
-	buf  []byte
 }
 
-func newCSVWriter(w io.Writer, cols []column) *csvWriter {
-	c := &csvWriter{w: w}
-	for i, col := range cols {
-		if i > 0 {
-			c.buf = append(c.buf, ',')
+func newStreamWriter(f Format, w io.Writer, cols []column, tz string) (*streamWriter, error) {
+	tcols := make([]table.Column, len(cols))
+	for i, c := range cols {
+		tc := table.Column{Name: c.name, Kind: table.String}
+		switch c.kind {
+		case colTime:
+			tc.Kind = table.Time
+		case colFloat:
+			tc.Kind, tc.Nullable = table.Float, true
+		case colInt:
+			tc.Kind = table.Int
 		}
-		c.buf = append(c.buf, col.name...)
+		tcols[i] = tc
 	}
-	c.buf = append(c.buf, '\n')
-	c.cols = cols
-	return c
+	tf := table.CSV
+	if f == FormatArrow {
+		tf = table.Arrow
+	}
+	tw, err := table.New(tf, w, tcols, table.Options{Zone: tz, Batch: arrowBatch})
+	if err != nil {
+		return nil, err
+	}
+	return &streamWriter{w: tw, cols: cols}, nil
 }
 
-func (c *csvWriter) row(cells []cell) error {
-	b := c.buf
-	for i, col := range c.cols {
-		if i > 0 {
-			b = append(b, ',')
-		}
+func (s *streamWriter) row(cells []cell) error {
+	for i, c := range s.cols {
 		v := cells[i]
 		switch {
 		case v.null:
-		case col.kind == colTime:
-			b = v.t.AppendFormat(b, time.RFC3339Nano)
-		case col.kind == colFloat:
-			b = appendNumber(b, v.f, col.decimals)
-		case col.kind == colInt:
-			b = strconv.AppendInt(b, v.i, 10)
+			s.w.Null()
+		case c.kind == colTime:
+			s.w.Time(v.t)
+		case c.kind == colFloat:
+			s.w.Float(Round(v.f, c.decimals))
+		case c.kind == colInt:
+			s.w.Int(v.i)
 		default:
-			b = append(b, v.s...)
+			s.w.String(v.s)
 		}
 	}
-	b = append(b, '\n')
-	_, err := c.w.Write(b)
-	c.buf = b[:0]
-	return err
+	return s.w.EndRow()
 }
 
-func (c *csvWriter) close(_, _ any) error {
-	if len(c.buf) > 0 { // header of an empty table
-		_, err := c.w.Write(c.buf)
-		c.buf = c.buf[:0]
-		return err
-	}
-	return nil
-}
-
-// arrowBatch is the number of rows per Arrow record batch.
-const arrowBatch = 4096
-
-// arrowWriter writes an Arrow IPC stream: the schema, record batches of
-// up to arrowBatch rows, the end-of-stream marker. Numbers stay float64,
-// rounded to their column's precision: the float nearest to the decimal
-// that JSON and CSV show, which Arrow readers print back as that decimal.
-type arrowWriter struct {
-	w    *ipc.Writer
-	b    *array.RecordBuilder
-	cols []column
-	n    int
-	err  error
-}
-
-func newArrowWriter(w io.Writer, cols []column, tz string) (*arrowWriter, error) {
-	fields := make([]arrow.Field, len(cols))
-	for i, c := range cols {
-		f := arrow.Field{Name: c.name}
-		switch c.kind {
-		case colTime:
-			f.Type = &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: tz}
-		case colFloat:
-			f.Type, f.Nullable = arrow.PrimitiveTypes.Float64, true
-		case colInt:
-			f.Type = arrow.PrimitiveTypes.Int64
-		default:
-			f.Type = arrow.BinaryTypes.String
-		}
-		fields[i] = f
-	}
-	schema := arrow.NewSchema(fields, nil)
-	mem := memory.NewGoAllocator()
-	return &arrowWriter{
-		w:    ipc.NewWriter(w, ipc.WithSchema(schema), ipc.WithAllocator(mem)),
-		b:    array.NewRecordBuilder(mem, schema),
-		cols: cols,
-	}, nil
-}
-
-func (a *arrowWriter) row(cells []cell) error {
-	for i, v := range cells {
-		switch fb := a.b.Field(i).(type) {
-		case *array.TimestampBuilder:
-			fb.Append(arrow.Timestamp(v.t.UnixMicro()))
-		case *array.Float64Builder:
-			if v.null {
-				fb.AppendNull()
-			} else {
-				fb.Append(Round(v.f, a.cols[i].decimals))
-			}
-		case *array.Int64Builder:
-			fb.Append(v.i)
-		case *array.StringBuilder:
-			fb.Append(v.s)
-		default:
-			return fmt.Errorf("arrow: unexpected builder %T", fb)
-		}
-	}
-	a.n++
-	if a.n == arrowBatch {
-		return a.flush()
-	}
-	return nil
-}
-
-func (a *arrowWriter) flush() error {
-	rec := a.b.NewRecord()
-	defer rec.Release()
-	a.n = 0
-	return a.w.Write(rec)
-}
-
-func (a *arrowWriter) close(_, _ any) error {
-	defer a.b.Release()
-	var err error
-	if a.n > 0 {
-		err = a.flush()
-	}
-	if cerr := a.w.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
+func (s *streamWriter) close(_, _ any) error { return s.w.Close() }

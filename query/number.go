@@ -4,6 +4,8 @@ import (
 	"math"
 	"strconv"
 	"strings"
+
+	"github.com/gridmetrics/gridmetrics/table"
 )
 
 // The precision of the numbers in answers, in decimal places. Values are
@@ -114,11 +116,7 @@ func roundShortest(v float64, decimals int) float64 {
 // decimal form, as encoding/json writes numbers: plain digits, an
 // exponent only from 1e21 on.
 func appendNumber(b []byte, v float64, decimals int) []byte {
-	v = Round(v, decimals)
-	if math.Abs(v) >= 1e21 {
-		return strconv.AppendFloat(b, v, 'e', -1, 64)
-	}
-	return strconv.AppendFloat(b, v, 'f', -1, 64)
+	return table.AppendPlainFloat(b, Round(v, decimals))
 }
 
 // roundPtr returns a rounded copy of *p, nil for nil.

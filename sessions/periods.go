@@ -5,7 +5,6 @@ import (
 	"math"
 	"slices"
 	"sort"
-	"strconv"
 	"time"
 
 	"github.com/govalues/decimal"
@@ -158,18 +157,22 @@ func BuildPeriods(in PeriodInput) (Periods, error) {
 		cuts = append(cuts, iv[0], iv[1])
 	}
 	if t := in.Tariff; t != nil {
-		b := boundsOf(t)
-		cuts = append(cuts, localEdges(b, in.Location, start, end)...)
-		for _, d := range b.durations {
-			cuts = append(cuts, start.Add(d))
+		clock, err := t.ClockChanges(start, end, in.Location)
+		if err != nil {
+			return Periods{}, err
 		}
-		for _, wh := range b.kwh {
+		b, err := t.UsageBounds()
+		if err != nil {
+			return Periods{}, err
+		}
+		cuts = append(cuts, clock...)
+		for _, wh := range floats(b.KWh, 1000) {
 			if at, ok := reaches(energy, start, end, wh); ok {
 				cuts = append(cuts, at)
 			}
 		}
-		cuts = append(cuts, power.crossings(b.power, start, end)...)
-		cuts = append(cuts, current.crossings(b.current, start, end)...)
+		cuts = append(cuts, power.crossings(floats(b.PowerKW, 1000), start, end)...)
+		cuts = append(cuts, current.crossings(floats(b.Current, 1), start, end)...)
 	}
 	cuts = append(cuts, start)
 	slices.SortFunc(cuts, time.Time.Compare)
@@ -539,114 +542,14 @@ func inIntervals(ivs [][2]time.Time, t time.Time) bool {
 	return false
 }
 
-// tariffBounds are the restriction values of a tariff's session elements
-// that decide where charging periods are cut.
-type tariffBounds struct {
-	local     bool    // some element reads local time, dates or weekdays
-	clock     []int32 // window edges, seconds after local midnight (0 included)
-	durations []time.Duration
-	kwh       []float64 // Wh
-	power     []float64 // W
-	current   []float64 // A
-}
-
-func boundsOf(t *tariffs.Tariff) tariffBounds {
-	b := tariffBounds{clock: []int32{0}}
-	addDec := func(dst *[]float64, d decimal.NullDecimal, scale float64) {
-		if d.Valid {
-			if f, ok := d.Decimal.Float64(); ok {
-				*dst = append(*dst, f*scale)
-			}
+// floats converts a tariff's bounds to the units of the readings: kWh
+// and kW to Wh and W (scale 1000), A as they are.
+func floats(bounds []decimal.Decimal, scale float64) []float64 {
+	out := make([]float64, 0, len(bounds))
+	for _, d := range bounds {
+		if f, ok := d.Float64(); ok {
+			out = append(out, f*scale)
 		}
-	}
-	for _, e := range t.Elements {
-		r := e.Restrictions
-		if r == nil || r.Reservation != "" {
-			continue
-		}
-		for _, hm := range []string{r.StartTime, r.EndTime} {
-			if sod, ok := parseClock(hm); ok {
-				b.clock = append(b.clock, sod)
-				b.local = true
-			}
-		}
-		if r.StartDate != "" || r.EndDate != "" || len(r.DayOfWeek) > 0 {
-			b.local = true
-		}
-		for _, d := range []*int64{r.MinDuration, r.MaxDuration} {
-			if d != nil && *d > 0 {
-				b.durations = append(b.durations, time.Duration(*d)*time.Second)
-			}
-		}
-		addDec(&b.kwh, r.MinKWh, 1000)
-		addDec(&b.kwh, r.MaxKWh, 1000)
-		addDec(&b.power, r.MinPower, 1000)
-		addDec(&b.power, r.MaxPower, 1000)
-		addDec(&b.current, r.MinCurrent, 1)
-		addDec(&b.current, r.MaxCurrent, 1)
-	}
-	slices.Sort(b.clock)
-	b.clock = slices.Compact(b.clock)
-	return b
-}
-
-// parseClock reads "HH:MM" as seconds after midnight; "24:00" is not a time.
-func parseClock(s string) (int32, bool) {
-	if len(s) != 5 || s[2] != ':' {
-		return 0, false
-	}
-	h, err1 := strconv.Atoi(s[:2])
-	m, err2 := strconv.Atoi(s[3:])
-	if err1 != nil || err2 != nil || h > 23 || m > 59 || h < 0 || m < 0 {
-		return 0, false
-	}
-	return int32(h*3600 + m*60), true
-}
-
-// localEdges returns the instants in (from, to) at which the wall clock of
-// loc reads one of b's clock edges (local midnight among them), and the
-// UTC-offset changes. A wall time that occurs twice on a fall-back day gives
-// both instants; one skipped on a spring-forward day gives none, and the
-// offset change itself — where the clock jumps over it — is the edge.
-func localEdges(b tariffBounds, loc *time.Location, from, to time.Time) []time.Time {
-	if !b.local || !from.Before(to) {
-		return nil
-	}
-	if loc == nil {
-		loc = time.UTC
-	}
-	var out []time.Time
-	lf := from.In(loc)
-	day := time.Date(lf.Year(), lf.Month(), lf.Day(), 0, 0, 0, 0, time.UTC)
-	for ; !day.After(to.UTC().Add(24 * time.Hour)); day = day.AddDate(0, 0, 1) {
-		for _, sod := range b.clock {
-			wall := day.Unix() + int64(sod) // the wall time read as if it were UTC
-			seen := int64(math.MinInt64)
-			for _, probe := range [2]int64{wall - 14*3600, wall + 14*3600} {
-				_, off := time.Unix(probe, 0).In(loc).Zone()
-				inst := wall - int64(off)
-				if inst == seen {
-					continue
-				}
-				seen = inst
-				t := time.Unix(inst, 0).UTC()
-				lt := t.In(loc)
-				h, m, s := lt.Clock()
-				y, mo, d := lt.Date()
-				if y == day.Year() && mo == day.Month() && d == day.Day() && int32(h*3600+m*60+s) == sod &&
-					t.After(from) && t.Before(to) {
-					out = append(out, t)
-				}
-			}
-		}
-	}
-	for t := from; ; {
-		_, next := t.In(loc).ZoneBounds()
-		if next.IsZero() || !next.Before(to) || !next.After(t) {
-			break
-		}
-		out = append(out, next.UTC())
-		t = next
 	}
 	return out
 }

@@ -593,36 +593,6 @@ func (st *Store) page(ctx context.Context, tenantID int64, f Filter, after, upTo
 	return list, nil
 }
 
-// export calls each for every priced session matching f, in start order,
-// reading them as they come: one statement, so one consistent snapshot, and
-// only the current row in memory.
-func (st *Store) export(ctx context.Context, tenantID int64, f Filter, each func(*Session) error) error {
-	f.Status = StatusPriced
-	f, err := st.withSource(ctx, tenantID, f)
-	if err != nil {
-		return err
-	}
-	cond, args := f.where([]any{tenantID})
-	rows, err := st.db.Query(ctx, `SELECT `+summaryColumns+fromSessions+` WHERE `+cond+` ORDER BY s.start_time, s.id`, args...)
-	if err != nil {
-		return fmt.Errorf("export sessions: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		s, err := scanSession(rows, false)
-		if err != nil {
-			return fmt.Errorf("export sessions: %w", err)
-		}
-		if err := each(&s); err != nil {
-			return err
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("export sessions: %w", err)
-	}
-	return nil
-}
-
 // interpretError turns a unique violation into a CONFLICT.
 func interpretError(err error, s *Session) error {
 	var pgErr *pgconn.PgError

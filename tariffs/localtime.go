@@ -31,7 +31,9 @@ func (p *plan) localEdges(dst []time.Time, from, to time.Time) []time.Time {
 		for _, sod := range p.clockEdges {
 			w := wall + int64(sod)
 			var prev int64 = 1 << 62
-			for _, probe := range [2]int64{w - 13*3600, w + 13*3600} {
+			// Probes beyond the widest offsets (−12 h to +14 h) see the
+			// offsets on both sides of a change around the wall time.
+			for _, probe := range [2]int64{w - 14*3600, w + 14*3600} {
 				_, off := time.Unix(probe, 0).In(loc).Zone()
 				inst := w - int64(off)
 				if inst == prev {

@@ -54,9 +54,10 @@ type plan struct {
 
 // celem is one compiled element.
 type celem struct {
-	comp  [numDims]int8   // index of the element's component per dimension, -1 for none
-	price [numDims]cprice // the component pricing each dimension
-	cond  cond
+	comp        [numDims]int8   // index of the element's component per dimension, -1 for none
+	price       [numDims]cprice // the component pricing each dimension
+	cond        cond
+	reservation bool // it prices reservations only
 }
 
 // cprice is a compiled price component, copied out of the tariff so pricing
@@ -132,6 +133,7 @@ func compile(t *Tariff) *plan {
 		if r := e.Restrictions; r != nil {
 			ce.cond = compileCond(r)
 			resv = r.Reservation
+			ce.reservation = resv != ""
 			if ce.cond.window {
 				clock = append(clock, ce.cond.from, ce.cond.to%86400)
 			}
@@ -224,12 +226,9 @@ func (t *Tariff) planFor(kind Kind) (*plan, error) {
 	if t == nil {
 		return nil, &ValidationError{Problems: []Problem{{Message: "no tariff"}}}
 	}
-	p := t.plan
-	if p == nil {
-		if err := t.Validate(); err != nil {
-			return nil, err
-		}
-		p = t.plan
+	p, err := t.compiled()
+	if err != nil {
+		return nil, err
 	}
 	switch {
 	case kind == KindCharging && p.kind != KindCharging:

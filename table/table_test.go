@@ -1,0 +1,287 @@
+package table
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"math"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow/go/v17/arrow/array"
+	"github.com/apache/arrow/go/v17/arrow/ipc"
+	"github.com/govalues/decimal"
+)
+
+var awkward = []string{
+	"", "plain", `"`, `say "hi"`, "a,b", "\n", "line\nbreak", "\r", "cr\r\n", " lead", "\tlead", `\.`, `\.x`, `\`,
+	"<a href='x'>&</a>", "Čakovec 東京 🚗", "\u2028x\u2029", "\x00\x01\x1f\x7f", "\xff", "ok\xc3", "\xe2\x80",
+	"\u00a0nbsp", "\u0085nel", "\u3000ideographic space", "\b\f", "trail ",
+}
+
+// FuzzJSONString compares AppendJSONString with encoding/json on any text.
+func FuzzJSONString(f *testing.F) {
+	for _, s := range awkward {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		want, _ := json.Marshal(s)
+		if got := AppendJSONString(nil, s); !bytes.Equal(got, want) {
+			t.Fatalf("%q: got %s, encoding/json %s", s, got, want)
+		}
+		if got := AppendJSONString(nil, []byte(s)); !bytes.Equal(got, want) {
+			t.Fatalf("%q as bytes: got %s, encoding/json %s", s, got, want)
+		}
+	})
+}
+
+// FuzzCSVField compares a CSV field with encoding/csv's on any text.
+func FuzzCSVField(f *testing.F) {
+	for _, s := range awkward {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		var want bytes.Buffer
+		cw := csv.NewWriter(&want)
+		_ = cw.Write([]string{s, s})
+		cw.Flush()
+		var got bytes.Buffer
+		w := newCSVWriter(&got, []Column{{Name: "a"}, {Name: "b"}})
+		w.String(s)
+		w.Bytes([]byte(s))
+		if err := w.EndRow(); err != nil {
+			t.Fatal(err)
+		}
+		if g, h := got.String(), "a,b\n"; !strings.HasPrefix(g, h) || g[len(h):] != want.String() {
+			t.Fatalf("%q: got %q, encoding/csv %q", s, g[len(h):], want.String())
+		}
+	})
+}
+
+func TestFloatForms(t *testing.T) {
+	t.Parallel()
+	for _, v := range []float64{0, math.Copysign(0, -1), 1, -1.5, 1234567.5, 1e20, 1e21, -3.5e22, 1e-6, 9.99e-7, 1.25e-7,
+		1e-10, 123456789.123, math.MaxFloat64, math.SmallestNonzeroFloat64, 0.1 + 0.2} {
+		want, _ := json.Marshal(v)
+		got, err := AppendJSONFloat(nil, v)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("AppendJSONFloat(%g) = %s, %v; encoding/json %s", v, got, err, want)
+		}
+		plain := string(AppendPlainFloat(nil, v))
+		if back, err := strconv.ParseFloat(plain, 64); err != nil || back != v ||
+			(math.Abs(v) < 1e21 && strings.ContainsAny(plain, "e")) {
+			t.Errorf("AppendPlainFloat(%g) = %s", v, plain)
+		}
+	}
+	for _, v := range []float64{math.NaN(), math.Inf(1), math.Inf(-1)} {
+		if _, err := AppendJSONFloat(nil, v); err == nil {
+			t.Errorf("AppendJSONFloat(%g): no error", v)
+		}
+	}
+}
+
+var testCols = []Column{
+	{Name: "name", Kind: String, Nullable: true},
+	{Name: "time", Kind: Time},
+	{Name: "value", Kind: Float, Nullable: true},
+	{Name: "big", Kind: Float, FloatText: FloatShortestG},
+	{Name: "count", Kind: Int},
+	{Name: "amount", Kind: Decimal, Scale: 4, Nullable: true},
+}
+
+func writeTestRows(t *testing.T, tw Writer, n int) {
+	t.Helper()
+	base := time.Date(2026, 3, 29, 0, 30, 0, 0, time.UTC)
+	for i := range n {
+		if i%5 == 0 {
+			tw.Null()
+		} else {
+			tw.String(awkward[i%len(awkward)])
+		}
+		tw.Time(base.Add(time.Duration(i) * 1500 * time.Microsecond))
+		if i%3 == 0 {
+			tw.Null()
+		} else {
+			tw.Float(float64(i) / 8)
+		}
+		tw.Float(float64(i) * 1e5)
+		tw.Int(int64(-i))
+		if i%4 == 0 {
+			tw.Null()
+		} else {
+			// Up to 19 digits at scale 2: wider than any int64 at scale 4.
+			tw.Decimal(decimal.MustNew(-(int64(i)*1_000_000_000_000_007)%999_999_999_999_999_999, 2))
+		}
+		if err := tw.EndRow(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestArrowColumns writes rows of every kind in batches, and reads them
+// back: each record at most a batch, values, nulls and the zone as written,
+// decimals at the column's scale even past 19 digits.
+func TestArrowColumns(t *testing.T) {
+	t.Parallel()
+	const n, batch = 2*7 + 3, 7
+	var buf bytes.Buffer
+	tw, err := New(Arrow, &buf, testCols, Options{Zone: "Europe/Berlin", Batch: batch})
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeTestRows(t, tw, n)
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var csvBuf bytes.Buffer
+	cw, _ := New(CSV, &csvBuf, testCols, Options{})
+	writeTestRows(t, cw, n)
+	if err := cw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := csv.NewReader(&csvBuf).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd, err := ipc.NewReader(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Release()
+	if !rd.Schema().Equal(Schema(testCols, "Europe/Berlin")) {
+		t.Fatalf("schema %s", rd.Schema())
+	}
+	row := 0
+	for rd.Next() {
+		rec := rd.Record()
+		if rec.NumRows() > batch {
+			t.Fatalf("a record of %d rows", rec.NumRows())
+		}
+		for j := 0; j < int(rec.NumRows()); j++ {
+			want := recs[row+1]
+			name := rec.Column(0).(*array.String)
+			// (encoding/csv reads a quoted CR LF as LF.)
+			if name.IsNull(j) != (want[0] == "") || (!name.IsNull(j) && strings.ReplaceAll(name.Value(j), "\r\n", "\n") != want[0]) {
+				t.Errorf("row %d name %q, want %q", row, name.Value(j), want[0])
+			}
+			tm, _ := time.Parse(time.RFC3339Nano, want[1])
+			if got := rec.Column(1).(*array.Timestamp).Value(j); int64(got) != tm.UnixMicro() {
+				t.Errorf("row %d time %d, want %s", row, got, want[1])
+			}
+			amount := rec.Column(5).(*array.Decimal128)
+			if want[5] == "" {
+				if !amount.IsNull(j) {
+					t.Errorf("row %d amount not null", row)
+				}
+			} else if got := amount.Value(j).ToString(4); got != decimal.MustParse(want[5]).Pad(4).String() {
+				t.Errorf("row %d amount %s, want %s", row, got, want[5])
+			}
+			row++
+		}
+	}
+	if err := rd.Err(); err != nil || row != n {
+		t.Fatalf("%d rows, %v", row, err)
+	}
+}
+
+// TestRowsMustFit: a row with too few or too many cells, or a cell of the
+// wrong kind in Arrow, is an error, and nothing of it is written.
+func TestRowsMustFit(t *testing.T) {
+	t.Parallel()
+	cols := []Column{{Name: "a", Kind: String}, {Name: "b", Kind: Int}}
+	for _, f := range []Format{CSV, NDJSON, Arrow} {
+		for name, row := range map[string]func(Writer){
+			"short": func(w Writer) { w.String("x") },
+			"long":  func(w Writer) { w.String("x"); w.Int(1); w.Int(2) },
+		} {
+			var buf bytes.Buffer
+			tw, _ := New(f, &buf, cols, Options{})
+			row(tw)
+			if err := tw.EndRow(); err == nil {
+				t.Errorf("%s, %s row: no error", f, name)
+			}
+			if f != Arrow && buf.Len() != 0 {
+				t.Errorf("%s, %s row: wrote %q", f, name, buf.Bytes())
+			}
+		}
+	}
+	tw, _ := New(Arrow, &bytes.Buffer{}, cols, Options{})
+	tw.Int(1)
+	tw.Int(2)
+	if err := tw.EndRow(); err == nil {
+		t.Error("arrow: an int in a string column: no error")
+	}
+	if _, err := New(Arrow, &bytes.Buffer{}, []Column{{Name: "d", Kind: Decimal, Scale: 20}}, Options{}); err == nil {
+		t.Error("scale 20: no error")
+	}
+	if _, err := New("xml", &bytes.Buffer{}, cols, Options{}); err == nil {
+		t.Error("format xml: no error")
+	}
+}
+
+// TestEmptyTables: no rows is a header line, nothing, or a schema and
+// the end-of-stream marker.
+func TestEmptyTables(t *testing.T) {
+	t.Parallel()
+	for f, check := range map[Format]func([]byte) bool{
+		CSV:    func(b []byte) bool { return string(b) == "name,time,value,big,count,amount\n" },
+		NDJSON: func(b []byte) bool { return len(b) == 0 },
+		Arrow: func(b []byte) bool {
+			rd, err := ipc.NewReader(bytes.NewReader(b))
+			if err != nil {
+				return false
+			}
+			defer rd.Release()
+			return !rd.Next() && rd.Err() == nil
+		},
+	} {
+		var buf bytes.Buffer
+		tw, _ := New(f, &buf, testCols, Options{})
+		if err := tw.Close(); err != nil || !check(buf.Bytes()) {
+			t.Errorf("empty %s: %q, %v", f, buf.Bytes(), err)
+		}
+	}
+}
+
+// BenchmarkNDJSON writes rows through the NDJSON writer and, as the
+// baseline it replaced, json.Marshal of a struct of the same fields.
+func BenchmarkNDJSON(b *testing.B) {
+	type rec struct {
+		Name   *string   `json:"name"`
+		Time   time.Time `json:"time"`
+		Value  *float64  `json:"value"`
+		Big    float64   `json:"big"`
+		Count  int64     `json:"count"`
+		Amount decimal.NullDecimal
+	}
+	name, v := "Ladesäule <7>", 12.5
+	t0 := time.Date(2026, 3, 29, 0, 30, 0, 123456000, time.UTC)
+	d := decimal.MustNew(-1234567, 4)
+	b.Run("table", func(b *testing.B) {
+		b.ReportAllocs()
+		tw, _ := New(NDJSON, discard{}, testCols, Options{})
+		for b.Loop() {
+			tw.String(name)
+			tw.Time(t0)
+			tw.Float(v)
+			tw.Float(1e7)
+			tw.Int(42)
+			tw.Decimal(d)
+			_ = tw.EndRow()
+		}
+	})
+	b.Run("encoding_json", func(b *testing.B) {
+		b.ReportAllocs()
+		r := rec{&name, t0, &v, 1e7, 42, decimal.NullDecimal{Decimal: d, Valid: true}}
+		for b.Loop() {
+			out, _ := json.Marshal(&r)
+			_, _ = discard{}.Write(append(out, '\n'))
+		}
+	})
+}
+
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }
