@@ -12,6 +12,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/gridmetrics/gridmetrics/api"
+	"github.com/gridmetrics/gridmetrics/internal/settings"
 )
 
 // Config configures authentication.
@@ -19,20 +20,21 @@ type Config struct {
 	// JWT configures bearer JWTs; zero disables them (API keys only).
 	JWT JWTConfig
 	// RateLimit is the sustained requests per second allowed per credential;
-	// 0 disables rate limiting. Default set by the caller's configuration.
+	// 0 disables rate limiting. The service's default is DefaultRateLimit.
 	RateLimit float64
 	// RateBurst is how many requests may arrive at once above the rate;
-	// default the rate rounded up.
+	// default the rate rounded up. The service's default is
+	// DefaultRateBurst.
 	RateBurst int
 
 	// KeyCacheTTL is how long an API key the database verified is trusted
 	// without asking again; 0 disables the cache. Revocations reach the cache
 	// at once (see Listen); the TTL bounds a notification missed while the
-	// listener reconnects. Default set by the caller's configuration.
+	// listener reconnects. The service's default is DefaultKeyCacheTTL.
 	KeyCacheTTL time.Duration
 	// KeyCacheGrace is how long past its TTL a cached key is still accepted
-	// while the database cannot be asked; zero means not at all. Default set
-	// by the caller's configuration.
+	// while the database cannot be asked; zero means not at all. The
+	// service's default is DefaultKeyCacheGrace.
 	KeyCacheGrace time.Duration
 	// KeyCacheSize is the most keys cached. Zero means DefaultKeyCacheSize
 	// (10,000).
@@ -42,8 +44,8 @@ type Config struct {
 	// (an IPv6 address per /64) may make in FailureWindow; past it the
 	// address gets 429 before its credentials are looked at. 0 disables.
 	// The address is api.ClientAddr's: behind a trusted reverse proxy, the
-	// client's, not the proxy's.
-	// Default set by the caller's configuration.
+	// client's, not the proxy's. The service's default is
+	// DefaultFailureLimit.
 	FailureLimit int
 	// FailureWindow is the window of FailureLimit. Zero means
 	// DefaultFailureWindow (1m).
@@ -59,6 +61,16 @@ const (
 	DefaultFailureAddresses = 1 << 16
 )
 
+// The service's defaults for the settings whose zero turns something off,
+// which WithDefaults therefore leaves alone.
+const (
+	DefaultRateLimit     = 100
+	DefaultRateBurst     = 200
+	DefaultKeyCacheTTL   = 30 * time.Second
+	DefaultKeyCacheGrace = 10 * time.Minute
+	DefaultFailureLimit  = 20
+)
+
 // WithDefaults returns c with zero fields that have a default set to it.
 func (c Config) WithDefaults() Config {
 	if c.KeyCacheSize == 0 {
@@ -71,6 +83,22 @@ func (c Config) WithDefaults() Config {
 		c.FailureAddresses = DefaultFailureAddresses
 	}
 	return c
+}
+
+// Validate reports the settings that cannot work. It checks c as it will
+// run, so a zero that WithDefaults would replace is refused too: call it on
+// WithDefaults' result, or on settings given in full (the command line).
+func (c Config) Validate() error {
+	return errors.Join(
+		settings.NotNegative("auth.RateLimit", c.RateLimit),
+		settings.NotNegative("auth.RateBurst", c.RateBurst),
+		settings.NotNegative("auth.KeyCacheTTL", c.KeyCacheTTL),
+		settings.NotNegative("auth.KeyCacheGrace", c.KeyCacheGrace),
+		settings.Positive("auth.KeyCacheSize", c.KeyCacheSize),
+		settings.NotNegative("auth.FailureLimit", c.FailureLimit),
+		settings.Positive("auth.FailureWindow", c.FailureWindow),
+		settings.Positive("auth.FailureAddresses", c.FailureAddresses),
+	)
 }
 
 // Authenticator checks bearer credentials (API keys and JWTs), applies the

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gridmetrics/gridmetrics/internal/settings"
 	"github.com/gridmetrics/gridmetrics/rollups"
 	"github.com/gridmetrics/gridmetrics/sources"
 )
@@ -96,7 +97,7 @@ func priceUnit(stored, unit string) (scale float64, ok bool) {
 // Limits bounds the times readings may carry.
 type Limits struct {
 	// MaxSkew is how far in the future a reading may be, for clocks that
-	// run ahead; default 10 minutes.
+	// run ahead; zero allows none, WithDefaults sets 10 minutes.
 	MaxSkew time.Duration
 	// RawRetention is how long raw readings are kept. A reading older than
 	// that is refused (CodeTimeTooOld): the rollups would re-aggregate its
@@ -105,6 +106,20 @@ type Limits struct {
 	// bucket, the unit re-aggregation works in. Zero or negative: no bound
 	// (raw readings are kept forever).
 	RawRetention time.Duration
+}
+
+// WithDefaults returns l with a zero MaxSkew set to 10 minutes.
+func (l Limits) WithDefaults() Limits {
+	if l.MaxSkew == 0 {
+		l.MaxSkew = 10 * time.Minute
+	}
+	return l
+}
+
+// Validate refuses a negative MaxSkew, which would refuse readings taken
+// now.
+func (l Limits) Validate() error {
+	return settings.NotNegative("ingest.MaxSkew", l.MaxSkew)
 }
 
 // earliest is the oldest time accepted: nothing metered this platform

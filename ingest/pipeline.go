@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/gridmetrics/gridmetrics/internal/settings"
 	"github.com/gridmetrics/gridmetrics/recovery"
 )
 
@@ -75,6 +76,20 @@ func (c PipelineConfig) WithDefaults() PipelineConfig {
 		c.WriteTimeout = time.Minute
 	}
 	return c
+}
+
+// Validate reports the settings that cannot work. It checks c as it will
+// run, so a zero that WithDefaults would replace is refused too: call it on
+// WithDefaults' result, or on settings given in full (the command line).
+func (c PipelineConfig) Validate() error {
+	return errors.Join(
+		settings.Positive("ingest.QueueRows", c.QueueRows),
+		settings.Positive("ingest.BatchRows", c.BatchRows),
+		settings.Positive("ingest.Linger", c.Linger),
+		settings.Positive("ingest.Writers", c.Writers),
+		settings.Positive("ingest.InvalidationHorizon", c.InvalidationHorizon),
+		settings.Positive("ingest.WriteTimeout", c.WriteTimeout),
+	)
 }
 
 // Errors of Submit.

@@ -8,6 +8,7 @@ package ocppj
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -24,8 +25,13 @@ import (
 	"github.com/gridmetrics/gridmetrics/api"
 	"github.com/gridmetrics/gridmetrics/credcache"
 	"github.com/gridmetrics/gridmetrics/ingest"
+	"github.com/gridmetrics/gridmetrics/internal/settings"
 	"github.com/gridmetrics/gridmetrics/sessions"
 )
+
+// DefaultPasswordCacheTTL is the service's default Config.PasswordCacheTTL;
+// WithDefaults leaves a zero alone, since zero disables the cache.
+const DefaultPasswordCacheTTL = 10 * time.Minute
 
 // Config configures the endpoint. Zero fields take their defaults
 // (WithDefaults).
@@ -110,6 +116,26 @@ func (c Config) WithDefaults() Config {
 		c.Logger = slog.Default()
 	}
 	return c
+}
+
+// Validate reports the settings that cannot work. It checks c as it will
+// run, so a zero that WithDefaults would replace is refused too: call it on
+// WithDefaults' result, or on settings given in full (the command line).
+func (c Config) Validate() error {
+	return errors.Join(
+		settings.Positive("ocppj.MaxFrame", c.MaxFrame),
+		settings.Positive("ocppj.MaxQueued", c.MaxQueued),
+		settings.Positive("ocppj.Rate", c.Rate),
+		settings.Positive("ocppj.Burst", c.Burst),
+		settings.Positive("ocppj.HeartbeatInterval", c.HeartbeatInterval),
+		settings.Positive("ocppj.PingInterval", c.PingInterval),
+		settings.Positive("ocppj.PongWait", c.PongWait),
+		settings.Positive("ocppj.CallTimeout", c.CallTimeout),
+		settings.Positive("ocppj.WriteTimeout", c.WriteTimeout),
+		settings.Positive("ocppj.MaxVerifying", c.MaxVerifying),
+		settings.NotNegative("ocppj.PasswordCacheTTL", c.PasswordCacheTTL),
+		settings.Positive("ocppj.PasswordCacheSize", c.PasswordCacheSize),
+	)
 }
 
 // Sessions applies transaction messages: sessions.Service.

@@ -25,6 +25,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/gridmetrics/gridmetrics/api"
+	"github.com/gridmetrics/gridmetrics/internal/settings"
 	"github.com/gridmetrics/gridmetrics/rollups"
 	"github.com/gridmetrics/gridmetrics/sources"
 )
@@ -70,6 +71,18 @@ func (c Config) WithDefaults() Config {
 		c.Logger = slog.Default()
 	}
 	return c
+}
+
+// Validate reports the settings that cannot work. It checks c as it will
+// run, so a zero that WithDefaults would replace is refused too: call it on
+// WithDefaults' result, or on settings given in full (the command line).
+func (c Config) Validate() error {
+	return errors.Join(
+		settings.Positive("query.MaxPoints", c.MaxPoints),
+		settings.Positive("query.DefaultLimit", c.DefaultLimit),
+		settings.Positive("query.GapThreshold", c.GapThreshold),
+		settings.Positive("query.Timeout", c.Timeout),
+	)
 }
 
 // Service answers queries for the HTTP routes.

@@ -13,6 +13,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/robfig/cron/v3"
+
+	"github.com/gridmetrics/gridmetrics/internal/settings"
 )
 
 // Config configures the rollup jobs.
@@ -64,6 +66,23 @@ func (c Config) WithDefaults() Config {
 		c.DeleteBatch = 10_000
 	}
 	return c
+}
+
+// Validate reports the settings that cannot work. It checks c as it will
+// run, so a zero that WithDefaults would replace is refused too: call it on
+// WithDefaults' result, or on settings given in full (the command line).
+// The schedules are checked when Start parses them.
+func (c Config) Validate() error {
+	errs := []error{
+		settings.Positive("rollups.Lateness", c.Lateness),
+		settings.Positive("rollups.DeleteBatch", c.DeleteBatch),
+	}
+	for name, spec := range map[string]string{"rollups.InvalidationSpec": c.InvalidationSpec, "rollups.RetentionSpec": c.RetentionSpec} {
+		if spec == "" {
+			errs = append(errs, fmt.Errorf("%s is empty: want a cron schedule such as @every 1m", name))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // ErrBusy means another process holds the job's lock: it is running the

@@ -17,6 +17,7 @@ import (
 
 	"github.com/gridmetrics/gridmetrics/api"
 	"github.com/gridmetrics/gridmetrics/ingest"
+	"github.com/gridmetrics/gridmetrics/internal/settings"
 	"github.com/gridmetrics/gridmetrics/sources"
 	"github.com/gridmetrics/gridmetrics/tariffs"
 )
@@ -113,6 +114,21 @@ func (c Config) WithDefaults() Config {
 		c.Logger = slog.Default()
 	}
 	return c
+}
+
+// Validate reports the settings that cannot work. It checks c as it will
+// run, so a zero that WithDefaults would replace is refused too: call it on
+// WithDefaults' result, or on settings given in full (the command line).
+func (c Config) Validate() error {
+	return errors.Join(
+		settings.Positive("sessions.ParkingThreshold", c.ParkingThreshold),
+		settings.Positive("sessions.MaxSkew", c.MaxSkew),
+		settings.Positive("sessions.PollInterval", c.PollInterval),
+		settings.Positive("sessions.Batch", c.Batch),
+		settings.Positive("sessions.Concurrency", c.Concurrency),
+		settings.Positive("sessions.Lease", c.Lease),
+		settings.Positive("sessions.MaxPricingAttempts", c.MaxPricingAttempts),
+	)
 }
 
 // Service runs the session lifecycle, prices sessions and serves the

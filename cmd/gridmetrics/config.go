@@ -31,25 +31,48 @@ const DefaultDatabaseURL = "postgres://gridmetrics@127.0.0.1:54329/gridmetrics?s
 // environment variable GRIDMETRICS_<NAME> and can be overridden by the flag
 // --<name> (see bind); README.md lists them with their defaults.
 type Config struct {
-	DatabaseURL     string
-	DBMaxConns      int
-	DBPools         DBPools // connections by class of work (pools.go)
-	Addr            string
-	LogLevel        string
-	LogFormat       string
-	BodyLimit       int
+	// DatabaseURL is the PostgreSQL connection URL; default
+	// DefaultDatabaseURL.
+	DatabaseURL string
+	// DBMaxConns is the most database connections of all the server's
+	// pools together, and of a one-shot command; default 20.
+	DBMaxConns int
+	// DBPools splits DBMaxConns by class of work (pools.go).
+	DBPools DBPools
+	// Addr is the host:port the API listens on; default 127.0.0.1:8080.
+	Addr string
+	// LogLevel is debug, info (the default), warn or error.
+	LogLevel string
+	// LogFormat is text (the default) or json.
+	LogFormat string
+	// BodyLimit caps every route class's body limit, in bytes after
+	// decompression; default 16 MiB.
+	BodyLimit int
+	// ShutdownTimeout is how long a graceful shutdown waits for requests
+	// in flight; default 30s.
 	ShutdownTimeout time.Duration
 	// HTTP carries the body limits of the route classes, connection and
-	// timeout limits (bindHTTP).
+	// timeout limits (HTTPLimits.bind).
 	HTTP HTTPLimits
 
+	// RateLimit is the requests per second allowed per credential, 0
+	// disabling the limit, and RateBurst how many may come at once above
+	// it; defaults auth.DefaultRateLimit and auth.DefaultRateBurst.
 	RateLimit float64
 	RateBurst int
-	JWT       auth.JWTConfig
+	// JWT configures bearer tokens; off unless a secret or a JWKS is set.
+	JWT auth.JWTConfig
 
+	// APIKeyCacheTTL is how long a verified API key is trusted without
+	// the database (0 disables the cache), APIKeyCacheGrace how long past
+	// it while the database is unreachable, and APIKeyCacheSize the most
+	// keys cached; defaults from auth (DefaultKeyCacheTTL, …).
 	APIKeyCacheTTL   time.Duration
 	APIKeyCacheGrace time.Duration
 	APIKeyCacheSize  int
+	// AuthFailureLimit is the failed authentications one client address
+	// may make per AuthFailureWin (0 disables the limit), counted for at
+	// most AuthFailureAddrs addresses at once; defaults from auth.
 	AuthFailureLimit int
 	AuthFailureWin   time.Duration
 	AuthFailureAddrs int
@@ -57,29 +80,46 @@ type Config struct {
 	// whose X-Forwarded-For names the client; empty trusts none.
 	TrustedProxies string
 
-	MetricsAddr  string
+	// MetricsAddr serves /metrics on its own address instead of Addr;
+	// empty, the default, serves it on Addr.
+	MetricsAddr string
+	// MetricsToken, when set, is the bearer token /metrics requires.
 	MetricsToken string
 
+	// Timescale, ChunkInterval, CompressAfter and RawRetention are the
+	// storage options of schema.Options, with its defaults (auto, 1 day,
+	// 7 days, 90 days); a negative duration turns its policy off.
 	Timescale     string
 	ChunkInterval time.Duration
 	CompressAfter time.Duration
 	RawRetention  time.Duration
 
-	Ingest  ingest.PipelineConfig
-	MaxSkew time.Duration
+	// Ingest is the write pipeline, with ingest.PipelineConfig's defaults.
+	Ingest ingest.PipelineConfig
+	// IngestMaxSkew is how far ahead of the server clock a reading may be
+	// (ingest.Limits.MaxSkew); default 10m.
+	IngestMaxSkew time.Duration
 	// MaxAutoConnectors bounds the connectors auto-registration creates
 	// under one charge box (sources.Resolver.MaxAutoChildren).
 	MaxAutoConnectors int
 
-	Query    query.Config
+	// Query bounds the query routes, with query.Config's defaults.
+	Query query.Config
+	// Sessions configures the session service and its pricing worker,
+	// with sessions.Config's defaults.
 	Sessions sessions.Config
 	// OCPPJ configures the chargers' WebSocket endpoint (bindOCPPJ).
 	OCPPJ ocppj.Config
 	// MQTT is the broker subscription (bindMQTT); off without a URL.
 	MQTT mqtt.Config
 
-	Rollups            rollups.Config
-	RunRollups         bool
+	// Rollups schedules the rollup jobs, with rollups.Config's defaults;
+	// its retention comes from RawRetention and Rollup15mRetention.
+	Rollups rollups.Config
+	// RunRollups runs the rollup jobs in this process; default true.
+	RunRollups bool
+	// Rollup15mRetention is how long 15-minute rollups are kept
+	// (schema.Options); default two years, negative keeps them.
 	Rollup15mRetention time.Duration
 }
 
@@ -190,36 +230,45 @@ func formatDuration(d time.Duration) string {
 	return d.String()
 }
 
-// bindDatabase registers the settings every subcommand needs.
+// bindDatabase registers the settings every subcommand needs. Settings of
+// a component take their defaults from its WithDefaults.
 func (c *Config) bindDatabase(b *binder) {
+	storage := schema.Options{}.WithDefaults()
+	c.Rollups = rollups.Config{}.WithDefaults()
 	b.str(&c.DatabaseURL, "database-url", DefaultDatabaseURL, "PostgreSQL connection URL")
 	b.int(&c.DBMaxConns, "db-max-conns", 20, "largest number of database connections, all pools of the server together")
 	b.str(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	b.str(&c.LogFormat, "log-format", "text", "log format: text or json")
-	b.str(&c.Timescale, "timescaledb", "auto", "use TimescaleDB: auto (when installed), on (required) or off")
-	b.duration(&c.ChunkInterval, "chunk-interval", 24*time.Hour, "time span of one readings chunk on TimescaleDB")
-	b.duration(&c.CompressAfter, "compress-after", 7*24*time.Hour, "compress readings older than this on TimescaleDB; negative disables")
-	b.duration(&c.RawRetention, "raw-retention", 90*24*time.Hour, "drop raw readings older than this; negative keeps them forever")
-	b.duration(&c.Rollup15mRetention, "rollup-15m-retention", 730*24*time.Hour, "drop 15-minute rollups older than this; negative keeps them forever")
-	b.duration(&c.Rollups.Lateness, "rollup-lateness", 15*time.Minute, "how far behind now the rollup tiers are refreshed; above ingest-invalidation-horizon")
+	b.str(&c.Timescale, "timescaledb", string(storage.Timescale), "use TimescaleDB: auto (when installed), on (required) or off")
+	b.duration(&c.ChunkInterval, "chunk-interval", storage.ChunkInterval, "time span of one readings chunk on TimescaleDB")
+	b.duration(&c.CompressAfter, "compress-after", storage.CompressAfter, "compress readings older than this on TimescaleDB; negative disables")
+	b.duration(&c.RawRetention, "raw-retention", storage.RawRetention, "drop raw readings older than this; negative keeps them forever")
+	b.duration(&c.Rollup15mRetention, "rollup-15m-retention", storage.Rollup15mRetention, "drop 15-minute rollups older than this; negative keeps them forever")
+	b.duration(&c.Rollups.Lateness, "rollup-lateness", c.Rollups.Lateness, "how far behind now the rollup tiers are refreshed; above ingest-invalidation-horizon")
 }
 
-// bindServer registers the settings of the HTTP server.
+// bindServer registers the settings of the HTTP server. Settings of a
+// component take their defaults from its WithDefaults, or from its
+// exported defaults where a zero turns something off.
 func (c *Config) bindServer(b *binder) {
+	c.Ingest = ingest.PipelineConfig{}.WithDefaults()
+	c.Query = query.Config{}.WithDefaults()
+	c.Sessions = sessions.Config{}.WithDefaults()
+	authDefaults := auth.Config{}.WithDefaults()
 	b.str(&c.Addr, "addr", "127.0.0.1:8080", "address to listen on")
 	c.DBPools.bind(b)
 	c.HTTP.bind(b, &c.BodyLimit)
 	c.bindOCPPJ(b)
 	c.bindMQTT(b)
 	b.duration(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a graceful shutdown waits for requests in flight")
-	b.float(&c.RateLimit, "rate-limit", 100, "requests per second allowed per credential; 0 disables")
-	b.int(&c.RateBurst, "rate-burst", 200, "requests allowed at once above the rate")
-	b.duration(&c.APIKeyCacheTTL, "api-key-cache-ttl", 30*time.Second, "how long a verified API key is trusted without asking the database (revocations apply at once); 0 disables the cache")
-	b.duration(&c.APIKeyCacheGrace, "api-key-cache-grace", 10*time.Minute, "how long past api-key-cache-ttl a cached key still works while the database is unreachable")
-	b.int(&c.APIKeyCacheSize, "api-key-cache-size", 10_000, "most API keys cached")
-	b.int(&c.AuthFailureLimit, "auth-failure-limit", 20, "failed authentications one client address may make per auth-failure-window before it gets 429; 0 disables")
-	b.duration(&c.AuthFailureWin, "auth-failure-window", time.Minute, "window of auth-failure-limit")
-	b.int(&c.AuthFailureAddrs, "auth-failure-addresses", 65_536, "most client addresses whose failed authentications are counted at once")
+	b.float(&c.RateLimit, "rate-limit", auth.DefaultRateLimit, "requests per second allowed per credential; 0 disables")
+	b.int(&c.RateBurst, "rate-burst", auth.DefaultRateBurst, "requests allowed at once above the rate")
+	b.duration(&c.APIKeyCacheTTL, "api-key-cache-ttl", auth.DefaultKeyCacheTTL, "how long a verified API key is trusted without asking the database (revocations apply at once); 0 disables the cache")
+	b.duration(&c.APIKeyCacheGrace, "api-key-cache-grace", auth.DefaultKeyCacheGrace, "how long past api-key-cache-ttl a cached key still works while the database is unreachable")
+	b.int(&c.APIKeyCacheSize, "api-key-cache-size", authDefaults.KeyCacheSize, "most API keys cached")
+	b.int(&c.AuthFailureLimit, "auth-failure-limit", auth.DefaultFailureLimit, "failed authentications one client address may make per auth-failure-window before it gets 429; 0 disables")
+	b.duration(&c.AuthFailureWin, "auth-failure-window", authDefaults.FailureWindow, "window of auth-failure-limit")
+	b.int(&c.AuthFailureAddrs, "auth-failure-addresses", authDefaults.FailureAddresses, "most client addresses whose failed authentications are counted at once")
 	b.str(&c.TrustedProxies, "trusted-proxies", "", "comma-separated CIDR ranges of reverse proxies whose X-Forwarded-For names the client (its right-most address outside these ranges); empty trusts none, and every client is its TCP peer")
 	b.str(&c.MetricsAddr, "metrics-addr", "", "serve /metrics on this address instead of the public one (e.g. 127.0.0.1:9090); empty serves it on addr")
 	b.str(&c.MetricsToken, "metrics-token", "", "require Authorization: Bearer <token> on /metrics; empty requires none")
@@ -227,28 +276,29 @@ func (c *Config) bindServer(b *binder) {
 	b.str(&c.JWT.JWKS, "jwt-jwks", "", "JWKS file or URL with RS256/ES256 keys for bearer tokens; empty disables")
 	b.str(&c.JWT.Issuer, "jwt-issuer", "", "required iss claim of bearer tokens; empty accepts any (required with jwt-jwks)")
 	b.str(&c.JWT.Audience, "jwt-audience", "", "required aud claim of bearer tokens; empty accepts any (required with jwt-jwks)")
-	b.duration(&c.JWT.Leeway, "jwt-leeway", 30*time.Second, "clock skew allowed when checking exp and nbf")
-	b.int(&c.Ingest.QueueRows, "ingest-queue-rows", 500_000, "rows accepted and not yet committed before ingest answers 503; also the most valid rows one request may carry (more: 413)")
-	b.int(&c.Ingest.BatchRows, "ingest-batch-rows", 20_000, "rows at which an ingest batch is cut")
-	b.duration(&c.Ingest.Linger, "ingest-linger", 10*time.Millisecond, "how long an ingest batch waits for more rows")
-	b.int(&c.Ingest.Writers, "ingest-writers", 2, "batches written at once, each on its own connection")
-	b.duration(&c.Ingest.InvalidationHorizon, "ingest-invalidation-horizon", 10*time.Minute, "readings older than this are recorded for the rollups to re-aggregate")
-	b.duration(&c.Ingest.WriteTimeout, "ingest-write-timeout", time.Minute, "how long one attempt at writing a batch may take before it is retried or its requests get 503")
-	b.duration(&c.MaxSkew, "ingest-max-skew", 10*time.Minute, "how far ahead of the server clock a reading may be")
+	b.duration(&c.JWT.Leeway, "jwt-leeway", auth.DefaultJWTLeeway, "clock skew allowed when checking exp and nbf")
+	b.int(&c.Ingest.QueueRows, "ingest-queue-rows", c.Ingest.QueueRows, "rows accepted and not yet committed before ingest answers 503; also the most valid rows one request may carry (more: 413)")
+	b.int(&c.Ingest.BatchRows, "ingest-batch-rows", c.Ingest.BatchRows, "rows at which an ingest batch is cut")
+	b.duration(&c.Ingest.Linger, "ingest-linger", c.Ingest.Linger, "how long an ingest batch waits for more rows")
+	b.int(&c.Ingest.Writers, "ingest-writers", c.Ingest.Writers, "batches written at once, each on its own connection")
+	b.duration(&c.Ingest.InvalidationHorizon, "ingest-invalidation-horizon", c.Ingest.InvalidationHorizon, "readings older than this are recorded for the rollups to re-aggregate")
+	b.duration(&c.Ingest.WriteTimeout, "ingest-write-timeout", c.Ingest.WriteTimeout, "how long one attempt at writing a batch may take before it is retried or its requests get 503")
+	b.duration(&c.IngestMaxSkew, "ingest-max-skew", ingest.Limits{}.WithDefaults().MaxSkew, "how far ahead of the server clock a reading may be")
 	b.int(&c.MaxAutoConnectors, "ocpp-max-connectors", sources.DefaultMaxAutoChildren, "connectors auto-registration creates per charge box at most; past it their rows are rejected (TOO_MANY_CONNECTORS)")
-	b.int(&c.Query.MaxPoints, "query-max-points", 10_000, "points (rows or buckets) one query response may hold")
-	b.duration(&c.Query.Timeout, "query-timeout", time.Minute, "how long one query may run, streaming included")
-	b.float(&c.Sessions.ParkingThreshold, "session-parking-threshold", 100, "power in W below which a session without OCPP charging states counts as parked")
-	b.duration(&c.Sessions.PollInterval, "session-poll-interval", 5*time.Second, "how often the pricing worker looks for completed sessions it was not woken for")
-	b.int(&c.Sessions.MaxPricingAttempts, "session-max-pricing-attempts", 5, "failed or panicking pricing attempts after which a session is quarantined as failed (a reprice revives it)")
+	b.int(&c.Query.MaxPoints, "query-max-points", c.Query.MaxPoints, "points (rows or buckets) one query response may hold")
+	b.duration(&c.Query.Timeout, "query-timeout", c.Query.Timeout, "how long one query may run, streaming included")
+	b.float(&c.Sessions.ParkingThreshold, "session-parking-threshold", c.Sessions.ParkingThreshold, "power in W below which a session without OCPP charging states counts as parked")
+	b.duration(&c.Sessions.PollInterval, "session-poll-interval", c.Sessions.PollInterval, "how often the pricing worker looks for completed sessions it was not woken for")
+	b.duration(&c.Sessions.MaxSkew, "session-max-skew", c.Sessions.MaxSkew, "how far ahead of the server clock a session's start, stop or state change may be")
+	b.int(&c.Sessions.MaxPricingAttempts, "session-max-pricing-attempts", c.Sessions.MaxPricingAttempts, "failed or panicking pricing attempts after which a session is quarantined as failed (a reprice revives it)")
 	b.bool(&c.RunRollups, "rollup-jobs", true, "run the rollup cron jobs in this process (replicas share them through an advisory lock)")
+	rollupDefaults := rollups.Config{}.WithDefaults()
 	c.Rollups.Specs = map[string]string{}
 	for _, tier := range []string{"15m", "1h", "1d"} {
-		b.strMap(c.Rollups.Specs, tier, "rollup-spec-"+tier, map[string]string{"15m": "@every 1m", "1h": "@every 5m", "1d": "@every 15m"}[tier],
-			"cron schedule of the "+tier+" rollup refresh")
+		b.strMap(c.Rollups.Specs, tier, "rollup-spec-"+tier, rollupDefaults.Specs[tier], "cron schedule of the "+tier+" rollup refresh")
 	}
-	b.str(&c.Rollups.InvalidationSpec, "rollup-invalidation-spec", "@every 1m", "cron schedule of the re-aggregation of late data")
-	b.str(&c.Rollups.RetentionSpec, "rollup-retention-spec", "@every 1h", "cron schedule of retention deletes on plain PostgreSQL")
+	b.str(&c.Rollups.InvalidationSpec, "rollup-invalidation-spec", rollupDefaults.InvalidationSpec, "cron schedule of the re-aggregation of late data")
+	b.str(&c.Rollups.RetentionSpec, "rollup-retention-spec", rollupDefaults.RetentionSpec, "cron schedule of retention deletes on plain PostgreSQL")
 }
 
 func (c Config) validate() error {
@@ -268,26 +318,19 @@ func (c Config) validate() error {
 // validateServer checks the settings bound by bindServer.
 func (c Config) validateServer() error {
 	var errs []error
-	if c.Ingest.QueueRows < 1 || c.Ingest.BatchRows < 1 || c.Ingest.Writers < 1 || c.Ingest.Linger <= 0 {
-		errs = append(errs, errors.New("ingest-queue-rows, ingest-batch-rows, ingest-writers and ingest-linger must be positive"))
-	}
+	// Each component judges its own settings, naming the field; the
+	// flag is its name in lower case with dashes (ingest.BatchRows is
+	// ingest-batch-rows).
+	errs = append(errs, c.Ingest.Validate(), c.ingestLimits().Validate(), c.Query.Validate(), c.Sessions.Validate(),
+		c.Rollups.Validate(), c.authConfig().Validate(), c.OCPPJ.Validate())
 	if c.MaxAutoConnectors < 1 {
 		errs = append(errs, errors.New("ocpp-max-connectors: must be positive"))
 	}
 	if err := c.DBPools.resolve(c.DBMaxConns, c.Ingest.Writers).validate(c.DBMaxConns, c.Ingest.Writers); err != nil {
 		errs = append(errs, err)
 	}
-	if c.RateLimit < 0 {
-		errs = append(errs, errors.New("rate-limit: must not be negative"))
-	}
 	if c.JWT.JWKS != "" && (c.JWT.Issuer == "" || c.JWT.Audience == "") {
 		errs = append(errs, errors.New("jwt-jwks is set, so jwt-issuer and jwt-audience are required: tokens signed by an identity provider's keys are accepted only when iss and aud name this service"))
-	}
-	if c.APIKeyCacheTTL < 0 || c.APIKeyCacheGrace < 0 || c.APIKeyCacheSize < 1 {
-		errs = append(errs, errors.New("api-key-cache-ttl and api-key-cache-grace must not be negative, api-key-cache-size must be positive"))
-	}
-	if c.AuthFailureLimit < 0 || c.AuthFailureWin <= 0 || c.AuthFailureAddrs < 1 {
-		errs = append(errs, errors.New("auth-failure-limit must not be negative, auth-failure-window and auth-failure-addresses must be positive"))
 	}
 	if _, err := api.ParseTrustedProxies(c.TrustedProxies); err != nil {
 		errs = append(errs, fmt.Errorf("trusted-proxies: %w", err))
@@ -300,10 +343,12 @@ func (c Config) validateServer() error {
 	if err := c.validateMQTT(); err != nil {
 		return err
 	}
-	if err := c.validateOCPPJ(); err != nil {
-		errs = append(errs, err)
-	}
 	return errors.Join(c.validate(), errors.Join(errs...))
+}
+
+// ingestLimits are the bounds of readings' times.
+func (c Config) ingestLimits() ingest.Limits {
+	return ingest.Limits{MaxSkew: c.IngestMaxSkew, RawRetention: c.RawRetention}
 }
 
 func (c Config) schemaOptions() schema.Options {

@@ -177,7 +177,7 @@ func demoIngest(ctx context.Context, pool *pgxpool.Pool, srcStore *sources.Store
 	im := ingest.NewMetrics(nil)
 	p := ingest.NewPipeline(pool, ingest.PipelineConfig{}, quiet, im, nil)
 	svc := &ingest.Service{Pipeline: p, Resolver: resolver, Catalog: ingest.NewCatalog(metrics),
-		Limits: ingest.Limits{MaxSkew: 10 * time.Minute}, Metrics: im}
+		Limits: ingest.Limits{}.WithDefaults(), Metrics: im}
 	return svc, func() { _ = p.Close(context.Background()) }, nil
 }
 

@@ -28,19 +28,22 @@ type HTTPLimits struct {
 	IdleTimeout        time.Duration // idle keep-alive connection; default 120s
 }
 
+// bind registers the limits; those of the app itself (connections,
+// timeouts) take their defaults from api.Config's WithDefaults.
 func (h *HTTPLimits) bind(b *binder, bodyLimit *int) {
+	app := api.Config{}.WithDefaults()
 	b.int(bodyLimit, "body-limit", 16<<20, "largest request body of any route in bytes, after decompression: caps the class limits below; other routes (sources) take 256 KiB at most")
 	b.int(&h.IngestBody, "body-limit-ingest", 16<<20, "largest body of POST /v1/readings in bytes, after decompression")
 	b.int(&h.OCPPBody, "body-limit-ocpp", 1<<20, "largest body of the /v1/ocpp routes in bytes, after decompression")
 	b.int(&h.TariffsBody, "body-limit-tariffs", 1<<20, "largest body of the tariff and pricing (CDR) routes in bytes, after decompression")
 	b.int(&h.SessionsBody, "body-limit-sessions", 256<<10, "largest body of the /v1/sessions routes in bytes, after decompression")
-	b.int(&h.MaxConns, "max-conns", 4096, "largest number of open client connections; more get 503")
-	b.duration(&h.ReadHeaderTimeout, "read-header-timeout", 10*time.Second, "time a client has to send a request's headers (from connecting or from the request's first byte)")
-	b.duration(&h.ReadTimeout, "read-timeout", time.Minute, "time a client has to send a request body once its headers are in")
-	b.duration(&h.WriteTimeout, "write-timeout", time.Minute, "time to write a response that is not streamed")
-	b.duration(&h.StreamWriteTimeout, "stream-write-timeout", time.Minute, "time each write of a streamed answer (CSV, Arrow, export) may take; a stream lasts while the client reads")
-	b.duration(&h.RequestTimeout, "request-timeout", time.Minute, "deadline of a request's work (and of a streamed query's database read)")
-	b.duration(&h.IdleTimeout, "idle-timeout", 2*time.Minute, "how long an idle keep-alive connection stays open")
+	b.int(&h.MaxConns, "max-conns", app.MaxConns, "largest number of open client connections; more get 503")
+	b.duration(&h.ReadHeaderTimeout, "read-header-timeout", app.ReadHeaderTimeout, "time a client has to send a request's headers (from connecting or from the request's first byte)")
+	b.duration(&h.ReadTimeout, "read-timeout", app.ReadTimeout, "time a client has to send a request body once its headers are in")
+	b.duration(&h.WriteTimeout, "write-timeout", app.WriteTimeout, "time to write a response that is not streamed")
+	b.duration(&h.StreamWriteTimeout, "stream-write-timeout", app.StreamWriteTimeout, "time each write of a streamed answer (CSV, Arrow, export) may take; a stream lasts while the client reads")
+	b.duration(&h.RequestTimeout, "request-timeout", app.RequestTimeout, "deadline of a request's work (and of a streamed query's database read)")
+	b.duration(&h.IdleTimeout, "idle-timeout", app.IdleTimeout, "how long an idle keep-alive connection stays open")
 }
 
 func (h HTTPLimits) validate(bodyLimit int) []error {

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,26 +17,15 @@ import (
 // is body-limit-ocpp, the limit of the HTTP OCPP routes; each CALL's
 // deadline is request-timeout.
 func (c *Config) bindOCPPJ(b *binder) {
-	b.duration(&c.OCPPJ.HeartbeatInterval, "ocpp-heartbeat-interval", 5*time.Minute, "heartbeat interval BootNotification gives OCPP-J chargers")
-	b.duration(&c.OCPPJ.PingInterval, "ocpp-ping-interval", 30*time.Second, "how often the server pings an OCPP-J connection")
-	b.duration(&c.OCPPJ.PongWait, "ocpp-pong-wait", 30*time.Second, "an OCPP-J connection silent for ocpp-ping-interval plus this is closed as dead")
-	b.int(&c.OCPPJ.MaxQueued, "ocpp-max-queued", 4, "CALLs of one OCPP-J connection that may wait behind the one being processed; more get a CALLERROR")
-	b.float(&c.OCPPJ.Rate, "ocpp-rate", 10, "CALLs per second one OCPP-J connection may send; more get a CALLERROR")
-	b.int(&c.OCPPJ.Burst, "ocpp-rate-burst", 20, "CALLs one OCPP-J connection may send at once above ocpp-rate")
-	b.duration(&c.OCPPJ.PasswordCacheTTL, "ocpp-password-cache-ttl", 10*time.Minute, "how long a charge box password that passed the slow hash is accepted again without it (a password change applies at once); 0 disables the cache")
-	b.int(&c.OCPPJ.PasswordCacheSize, "ocpp-password-cache-size", ocppj.DefaultPasswordCacheSize, "most verified charge box passwords cached")
-}
-
-// validateOCPPJ checks the endpoint's settings.
-func (c Config) validateOCPPJ() error {
-	o := c.OCPPJ
-	if o.HeartbeatInterval <= 0 || o.PingInterval <= 0 || o.PongWait <= 0 || o.MaxQueued < 1 || o.Rate <= 0 || o.Burst < 1 {
-		return errors.New("ocpp-heartbeat-interval, ocpp-ping-interval, ocpp-pong-wait, ocpp-max-queued, ocpp-rate and ocpp-rate-burst must be positive")
-	}
-	if o.PasswordCacheTTL < 0 || o.PasswordCacheSize < 1 {
-		return errors.New("ocpp-password-cache-ttl must not be negative, ocpp-password-cache-size must be positive")
-	}
-	return nil
+	c.OCPPJ = ocppj.Config{}.WithDefaults()
+	b.duration(&c.OCPPJ.HeartbeatInterval, "ocpp-heartbeat-interval", c.OCPPJ.HeartbeatInterval, "heartbeat interval BootNotification gives OCPP-J chargers")
+	b.duration(&c.OCPPJ.PingInterval, "ocpp-ping-interval", c.OCPPJ.PingInterval, "how often the server pings an OCPP-J connection")
+	b.duration(&c.OCPPJ.PongWait, "ocpp-pong-wait", c.OCPPJ.PongWait, "an OCPP-J connection silent for ocpp-ping-interval plus this is closed as dead")
+	b.int(&c.OCPPJ.MaxQueued, "ocpp-max-queued", c.OCPPJ.MaxQueued, "CALLs of one OCPP-J connection that may wait behind the one being processed; more get a CALLERROR")
+	b.float(&c.OCPPJ.Rate, "ocpp-rate", c.OCPPJ.Rate, "CALLs per second one OCPP-J connection may send; more get a CALLERROR")
+	b.int(&c.OCPPJ.Burst, "ocpp-rate-burst", c.OCPPJ.Burst, "CALLs one OCPP-J connection may send at once above ocpp-rate")
+	b.duration(&c.OCPPJ.PasswordCacheTTL, "ocpp-password-cache-ttl", ocppj.DefaultPasswordCacheTTL, "how long a charge box password that passed the slow hash is accepted again without it (a password change applies at once); 0 disables the cache")
+	b.int(&c.OCPPJ.PasswordCacheSize, "ocpp-password-cache-size", c.OCPPJ.PasswordCacheSize, "most verified charge box passwords cached")
 }
 
 // ocppjConfig completes the endpoint's settings from the HTTP limits.

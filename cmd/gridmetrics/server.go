@@ -116,7 +116,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		Pipeline: m.pipeline,
 		Resolver: resolver,
 		Catalog:  ingest.NewCatalog(metrics),
-		Limits:   ingest.Limits{MaxSkew: m.Config.MaxSkew, RawRetention: m.Config.RawRetention},
+		Limits:   m.Config.ingestLimits(),
 		Metrics:  ingestMetrics,
 	}
 
