@@ -109,13 +109,6 @@ func NotFound(kind, id string) *Error {
 	return Errorf(CodeNotFound, "%s %q not found", kind, id)
 }
 
-// ErrNotFound and ErrConflict are returned by stores; handlers turn them into
-// API errors with the object's name (see AsError).
-var (
-	ErrNotFound = errors.New("not found")
-	ErrConflict = errors.New("conflict")
-)
-
 // AsError returns err as an *Error when it is one, or nil.
 func AsError(err error) *Error {
 	var e *Error

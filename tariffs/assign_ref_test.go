@@ -45,3 +45,21 @@ func TestStoreAssignSourceReference(t *testing.T) {
 		}
 	}
 }
+
+// TestStoreIdentityConflictSpeaksTheDomain: creating a tariff whose OCPI
+// identity exists is a CONFLICT that names the existing tariff, in the
+// store's words rather than a route's.
+func TestStoreIdentityConflictSpeaksTheDomain(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	acme := f.tenant(t, "acme")
+	first := f.create(t, acme, tariffOpts{})
+	_, err := f.st.Create(f.ctx, acme, tariffOpts{}.tariff(t))
+	e := wantCode(t, err, api.CodeConflict)
+	if d, ok := e.Details.(map[string]string); !ok || d["id"] != first.PublicID {
+		t.Errorf("details %v, want the existing tariff %s", e.Details, first.PublicID)
+	}
+	if !strings.Contains(e.Message, first.PublicID) || strings.Contains(e.Message, "/v1/") || strings.Contains(e.Message, "PUT") {
+		t.Errorf("message %q: want the existing tariff named, no route", e.Message)
+	}
+}

@@ -222,7 +222,7 @@ func (st *Store) Create(ctx context.Context, tenantID int64, t *Tariff) (StoredT
 
 func identityConflict(t *Tariff, existing string) error {
 	return &api.Error{Code: api.CodeConflict,
-		Message: fmt.Sprintf("tariff %s/%s/%s already exists as %s; PUT /v1/tariffs/%s adds a version", t.CountryCode, t.PartyID, t.ID, existing, existing),
+		Message: fmt.Sprintf("tariff %s/%s/%s already exists as %s; update that tariff to add a version", t.CountryCode, t.PartyID, t.ID, existing),
 		Details: map[string]string{"id": existing}}
 }
 
