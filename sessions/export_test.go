@@ -333,12 +333,12 @@ func TestExportMatchesStoredSessions(t *testing.T) {
 	conn := f.source("CB-1/1", "Europe/Berlin")
 	t0 := time.Date(2026, 3, 29, 0, 59, 59, 999999000, time.UTC)
 	type stored struct {
-		source                                                  *int64
+		source                                                   *int64
 		chargeBox, external, idTag, stopReason, tariff, currency string
-		meterStart, meterStop                                   *float64
-		energy, hours, parking, excl, incl                      *string
-		status                                                  Status
-		start                                                   time.Time
+		meterStart, meterStop                                    *float64
+		energy, hours, parking, excl, incl                       *string
+		status                                                   Status
+		start                                                    time.Time
 	}
 	dec := func(s string) *string { return &s }
 	fl := func(v float64) *float64 { return &v }

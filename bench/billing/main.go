@@ -37,8 +37,15 @@
 // the Arrow stream read with ipc.Reader), timed from the request to the
 // last byte. Every read must return the N sessions. Rates are medians of
 // the runs, ratios medians of each run's export rate over the baseline
-// measured just before it. The last line of output holds the figures as
-// key=value pairs.
+// measured just before it.
+//
+// Then the export's memory: -memory-rows synthetic priced sessions (copies
+// of the priced ones, inserted by SQL before the range) are exported in
+// NDJSON and in Arrow, a tenth of them and then all, and the server's peak
+// resident memory (VmHWM, reset through /proc/<pid>/clear_refs before each
+// export) is read after each: export_peak_rss_mb is the larger peak of the
+// full exports. The last line of output holds the figures as key=value
+// pairs.
 //
 // Run it with make bench-billing, or go run ./bench/billing -h.
 package main
@@ -74,6 +81,7 @@ type config struct {
 	runs        int
 	profileDir  string
 	keep        bool
+	memoryRows  int
 }
 
 func main() {
@@ -89,6 +97,7 @@ func main() {
 	flag.IntVar(&cfg.runs, "runs", 3, "timed rounds of baseline, NDJSON and Arrow")
 	flag.StringVar(&cfg.profileDir, "profile-dir", "", "write CPU profiles of the server while it prices and exports to this folder")
 	flag.BoolVar(&cfg.keep, "keep", false, "keep the benchmark database (its name is printed)")
+	flag.IntVar(&cfg.memoryRows, "memory-rows", 1_000_000, "synthetic priced sessions to export while measuring the server's peak memory (0: skip)")
 	flag.Parse()
 	if err := run(ctx, cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-billing:", err)
@@ -98,7 +107,7 @@ func main() {
 
 func (c config) validate() error {
 	switch {
-	case c.sessions < 1 || c.connectors < 1 || c.days < 1 || c.writers < 1 || c.runs < 1:
+	case c.sessions < 1 || c.connectors < 1 || c.days < 1 || c.writers < 1 || c.runs < 1 || c.memoryRows < 0:
 		return errors.New("-sessions, -connectors, -days, -writers and -runs must be positive")
 	case c.interval < time.Minute || c.interval > 15*time.Minute || time.Hour%c.interval != 0:
 		return errors.New("-interval must divide an hour, from 1m to 15m")
@@ -302,6 +311,12 @@ func run(ctx context.Context, cfg config) error {
 			warnBusy(s.name, t.cpu, t.elapsed)
 		}
 	}
+	peakRSS := 0.0
+	if cfg.memoryRows > 0 {
+		if peakRSS, err = measureExportMemory(ctx, pool, hc, srv, tenantID, key, cfg.memoryRows, begin); err != nil {
+			return err
+		}
+	}
 	if profiling {
 		fmt.Printf("profiles in %s: go tool pprof -top %s\n", cfg.profileDir, filepath.Join(cfg.profileDir, "pricing.cpu.pprof"))
 	}
@@ -311,8 +326,8 @@ func run(ctx context.Context, cfg config) error {
 	ndjsonRatio, arrowRatio := benchutil.Median(ratios(ndjson, baseline)), benchutil.Median(ratios(arrow, baseline))
 	fmt.Printf("result: %.0f sessions priced/s; export NDJSON %.0f rows/s (%.2f × COPY), Arrow %.0f rows/s (%.2f × COPY); COPY text %.0f rows/s, binary %.0f rows/s\n",
 		pricedRate, ndjsonRate, ndjsonRatio, arrowRate, arrowRatio, baseRate, binaryRate)
-	fmt.Printf("sessions=%d sessions_priced_s=%.0f export_ndjson_rows_s=%.0f export_arrow_rows_s=%.0f baseline_copy_rows_s=%.0f ndjson_ratio=%.2f arrow_ratio=%.2f\n",
-		l.sessions, pricedRate, ndjsonRate, arrowRate, baseRate, ndjsonRatio, arrowRatio)
+	fmt.Printf("sessions=%d sessions_priced_s=%.0f export_ndjson_rows_s=%.0f export_arrow_rows_s=%.0f baseline_copy_rows_s=%.0f ndjson_ratio=%.2f arrow_ratio=%.2f export_peak_rss_mb=%.0f\n",
+		l.sessions, pricedRate, ndjsonRate, arrowRate, baseRate, ndjsonRatio, arrowRatio, peakRSS)
 	return nil
 }
 

@@ -197,14 +197,15 @@ func export(ctx context.Context, hc *http.Client, base, key string, from, to tim
 }
 
 // baselineQuery is the export's statement (sessions.Store.export: the
-// summary columns, the same joins, tenant, priced, start time in [from,
-// to), start order) as a COPY … TO STDOUT, its parameters inlined.
+// fields of a session's summary, the same joins, tenant, priced, start time
+// in [from, to), start order) as a COPY … TO STDOUT, its parameters inlined.
 func baselineQuery(tenantID int64, from, to time.Time, binary bool) string {
-	const columns = `s.id, s.public_id, s.tenant_id, s.source_id, s.charge_box_id, s.external_id, s.protocol, s.id_tag,
-	s.status, s.start_time, s.stop_time, s.meter_start, s.meter_stop, s.stop_reason, s.failure_reason,
-	s.tariff_ref, s.currency, s.energy_kwh::text, s.charging_hours::text, s.parking_hours::text,
-	s.total_excl_vat::text, s.total_incl_vat::text, s.price_count, s.priced_at, s.created_at, s.updated_at, s.change_seq,
-	src.public_id, src.external_id, coalesce(src.site_id, box.site_id)`
+	const columns = `s.public_id AS id, s.external_id, nullif(s.charge_box_id, '') AS charge_box_id, s.protocol,
+	src.public_id AS source, src.external_id AS source_external_id, coalesce(src.site_id, box.site_id) AS site_id, s.id_tag, s.status,
+	s.start_time, s.stop_time, s.meter_start, s.meter_stop, nullif(s.stop_reason, '') AS stop_reason,
+	nullif(s.failure_reason, '') AS failure_reason, nullif(s.tariff_ref, '') AS tariff, nullif(s.currency, '') AS currency,
+	s.energy_kwh, s.charging_hours, s.parking_hours, s.total_excl_vat, s.total_incl_vat,
+	s.priced_at, s.created_at, s.updated_at, s.change_seq AS version`
 	opts := ""
 	if binary {
 		opts = " (FORMAT binary)"

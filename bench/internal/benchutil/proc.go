@@ -25,6 +25,13 @@ func PeakRSS(pid int) (int64, error) {
 	return 0, errors.New("no VmHWM in /proc/<pid>/status")
 }
 
+// ResetPeakRSS sets a process's VmHWM back to its resident memory now
+// (Linux's clear_refs, 5), so that PeakRSS afterwards is the peak of what
+// happened since.
+func ResetPeakRSS(pid int) error {
+	return os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0)
+}
+
 // clockTicks is USER_HZ, the unit of CPU times in /proc: 100 on every Linux
 // port Go supports.
 const clockTicks = 100
