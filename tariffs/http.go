@@ -56,18 +56,26 @@ func (h handlers) list(c *fiber.Ctx) error {
 	if err := checkKind("kind", f.Kind, true); err != nil {
 		return err
 	}
-	switch a := c.Query("archived"); a {
-	case "", "false":
-	case "true":
-		f.Archived = true
-	default:
-		return api.Validation("archived", "%q must be true or false", a)
+	if f.Archived, err = boolQuery(c, "archived"); err != nil {
+		return err
 	}
 	list, total, err := h.st.List(c.UserContext(), tenant(c), f, page)
 	if err != nil {
 		return err
 	}
 	return api.List(c, list, api.PagePagination(page, total))
+}
+
+// boolQuery reads a true/false query parameter; absent is false.
+func boolQuery(c *fiber.Ctx, name string) (bool, error) {
+	switch v := c.Query(name); v {
+	case "", "false":
+		return false, nil
+	case "true":
+		return true, nil
+	default:
+		return false, api.Validation(name, "%q must be true or false", v)
+	}
 }
 
 func checkKind(name string, k Kind, emptyOK bool) error {
@@ -252,6 +260,11 @@ type PricedCDR struct {
 	Version  int     `json:"version,omitempty"`
 	CDR      *CDR    `json:"cdr"`
 	Result   *Result `json:"result"`
+	// Warnings are what is wrong with the CDR without stopping its
+	// pricing (CDR.Warnings), paths prefixed with "cdr.": the OCPI rules a
+	// CDR read without strict breaks, and every disagreement of its volumes
+	// with its timestamps and totals. Never null.
+	Warnings []Problem `json:"warnings"`
 }
 
 func (h handlers) priceCDR(c *fiber.Ctx) error {
@@ -259,10 +272,20 @@ func (h handlers) priceCDR(c *fiber.Ctx) error {
 	if err := api.DecodeJSON(c, &req); err != nil {
 		return err
 	}
+	strict, err := boolQuery(c, "strict")
+	if err != nil {
+		return err
+	}
 	if isAbsent(req.CDR) {
 		return api.Validation("cdr", "is required: an OCPI 2.2.1 CDR object")
 	}
-	cdr, err := ParseCDR(req.CDR)
+	// A partner's CDR often lacks identity fields pricing does not need:
+	// without strict they are warnings, not a refusal.
+	read := ParseCDRLenient
+	if strict {
+		read = ParseCDR
+	}
+	cdr, err := read(req.CDR)
 	if err != nil {
 		return problemsError("cdr", err)
 	}
@@ -296,6 +319,10 @@ func (h handlers) priceCDR(c *fiber.Ctx) error {
 		return problemsError("cdr", err)
 	}
 	out.CDR, out.Result = priced, &r
+	out.Warnings = cdr.Warnings(r)
+	for i, w := range out.Warnings {
+		out.Warnings[i].Path = joinPath("cdr", w.Path)
+	}
 	return api.OK(c, out)
 }
 

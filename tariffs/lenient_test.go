@@ -273,6 +273,22 @@ func TestCDRVolumeDisagreements(t *testing.T) {
 		if got := problemStrings(c.Warnings(r)); !slices.Equal(got, want) {
 			t.Errorf("warnings %q, want %q", got, want)
 		}
+		// Nor when its warning is only counted, past the first 100.
+		var unknown strings.Builder
+		for i := range 150 {
+			fmt.Fprintf(&unknown, `,"partner_field_%d":1`, i)
+		}
+		c, err = ParseCDRLenient(bytes.Replace(volumesCDR(two("1", "1"), `,"total_time":2`),
+			[]byte(`"connector_power_type":"AC_3_PHASE"`), []byte(`"connector_power_type":"AC_3_PHASE"`+unknown.String()), 1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, r, err = c.Reprice(c.Tariffs[0]); err != nil {
+			t.Fatal(err)
+		}
+		if w := c.Warnings(r); len(w) != MaxProblems+1 || w[MaxProblems].Message != "… and 51 more warnings (at most 100 are listed)" {
+			t.Errorf("%d warnings, last %v", len(w), w[len(w)-1])
+		}
 	})
 }
 
@@ -297,7 +313,9 @@ func TestCDRWarningsAreBounded(t *testing.T) {
 	for i := range 150 {
 		fmt.Fprintf(&unknown, `,"partner_field_%d":1`, i)
 	}
-	data := volumesCDR(periods.String(), `,"total_energy":30,"total_time":2`+unknown.String())
+	// In cdr_location, read before the periods.
+	data := bytes.Replace(volumesCDR(periods.String(), `,"total_energy":30,"total_time":2`),
+		[]byte(`"connector_power_type":"AC_3_PHASE"`), []byte(`"connector_power_type":"AC_3_PHASE"`+unknown.String()), 1)
 	if _, err := ParseCDR(data); err == nil {
 		t.Fatal("ParseCDR accepts 150 unknown fields")
 	}
@@ -323,7 +341,7 @@ func TestCDRWarningsAreBounded(t *testing.T) {
 	if len(all) != MaxProblems+1 || all[MaxProblems].Message != "… and 350 more warnings (at most 100 are listed)" {
 		t.Fatalf("%d warnings, last %v", len(all), all[len(all)-1])
 	}
-	if all[0].String() != "partner_field_0: unknown field" {
+	if all[0].String() != "cdr_location.partner_field_0: unknown field" {
 		t.Errorf("first warning %v", all[0])
 	}
 }

@@ -47,11 +47,16 @@ func runTariffValidate(args []string, stdout, stderr io.Writer) error {
 
 // runTariffPrice prices an OCPI CDR's charging periods with a tariff — the
 // file given, or the CDR's own — and prints the CDR with its total_* fields
-// computed, as JSON.
+// computed, as JSON. What is wrong with the CDR without stopping its pricing
+// (tariffs.CDR.Warnings) goes to stderr, one "warning: path: message" a
+// line, and the exit status stays 0; --strict refuses a CDR that is not
+// valid OCPI.
 func runTariffPrice(args []string, stdout, stderr io.Writer) error {
 	var tariffFile, cdrFile, zone string
+	var strict bool
 	fs, err := parseFlags("tariff price", args, stderr, func(b *binder) {
 		b.fs.StringVar(&cdrFile, "cdr", "", "OCPI 2.2.1 CDR file, - for standard input (required)")
+		b.fs.BoolVar(&strict, "strict", false, "refuse a CDR that is not valid OCPI 2.2.1 (default: price any CDR that has what pricing needs and warn about the rest)")
 		b.fs.StringVar(&tariffFile, "tariff", "", "OCPI 2.2.1 tariff file (default: the tariff the CDR carries)")
 		b.fs.StringVar(&zone, "tz", "", "IANA time zone the tariff's restrictions are read in, replacing the tariff's own (OCPI takes it from the Location)")
 	})
@@ -70,33 +75,21 @@ func runTariffPrice(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cdr, err := tariffs.ParseCDR(data)
+	read := tariffs.ParseCDRLenient
+	if strict {
+		read = tariffs.ParseCDR
+	}
+	cdr, err := read(data)
 	if err != nil {
 		return invalid(cdrFile, "CDR", err)
 	}
-	var t *tariffs.Tariff
-	if tariffFile != "" {
-		if data, err = readInput(tariffFile); err != nil {
-			return err
-		}
-		if t, err = tariffs.ParseTariff(data); err != nil {
-			return invalid(tariffFile, "tariff", err)
-		}
-	} else if t, err = cdr.OwnTariff(); err != nil {
-		return invalid(cdrFile, "CDR to price with its own tariff (pass --tariff FILE)", err)
-	}
-	if zone != "" {
-		if _, err := time.LoadLocation(zone); err != nil || zone == "Local" {
-			return fmt.Errorf("%w: --tz %q is not an IANA time zone", errUsage, zone)
-		}
-		if err := t.SetTimeZone(zone); err != nil {
-			return invalid("--tz "+zone, "tariff", err)
-		}
-	}
-	priced, _, err := cdr.Reprice(t)
+	priced, r, err := priceCDRFile(cdr, cdrFile, tariffFile, zone)
 	if err != nil {
-		return invalid(cdrFile, "CDR for this tariff", err)
+		// They may explain the failure: an unknown "x_tariffs" field.
+		warn(stderr, cdr.ReadWarnings())
+		return err
 	}
+	warn(stderr, cdr.Warnings(r))
 	js, err := priced.MarshalJSON()
 	if err != nil {
 		return err
@@ -108,6 +101,46 @@ func runTariffPrice(args []string, stdout, stderr io.Writer) error {
 	out.WriteByte('\n')
 	_, err = stdout.Write(out.Bytes())
 	return err
+}
+
+// priceCDRFile reprices cdr, read from cdrFile, with the tariff in
+// tariffFile or else its own, read in zone when one is given.
+func priceCDRFile(cdr *tariffs.CDR, cdrFile, tariffFile, zone string) (*tariffs.CDR, tariffs.Result, error) {
+	var t *tariffs.Tariff
+	if tariffFile != "" {
+		data, err := readInput(tariffFile)
+		if err != nil {
+			return nil, tariffs.Result{}, err
+		}
+		if t, err = tariffs.ParseTariff(data); err != nil {
+			return nil, tariffs.Result{}, invalid(tariffFile, "tariff", err)
+		}
+	} else {
+		var err error
+		if t, err = cdr.OwnTariff(); err != nil {
+			return nil, tariffs.Result{}, invalid(cdrFile, "CDR to price with its own tariff (pass --tariff FILE)", err)
+		}
+	}
+	if zone != "" {
+		if _, err := time.LoadLocation(zone); err != nil || zone == "Local" {
+			return nil, tariffs.Result{}, fmt.Errorf("%w: --tz %q is not an IANA time zone", errUsage, zone)
+		}
+		if err := t.SetTimeZone(zone); err != nil {
+			return nil, tariffs.Result{}, invalid("--tz "+zone, "tariff", err)
+		}
+	}
+	priced, r, err := cdr.Reprice(t)
+	if err != nil {
+		return nil, tariffs.Result{}, invalid(cdrFile, "CDR for this tariff", err)
+	}
+	return priced, r, nil
+}
+
+// warn prints warnings, one "warning: path: message" a line.
+func warn(w io.Writer, ps []tariffs.Problem) {
+	for _, p := range ps {
+		fmt.Fprintf(w, "warning: %s\n", p)
+	}
 }
 
 // readInput reads a file, or standard input for "-".

@@ -178,8 +178,14 @@ func TestTariffsEndToEnd(t *testing.T) {
 			t.Errorf("%s: version %v, want %v", tt.name, r.data()["version"], tt.version)
 		}
 	}
+	// Without strict only what pricing needs is refused: party_id is not.
 	badCDR := admin.do("POST", "/v1/pricing/cdr", `{"cdr":{"country_code":"BE"}}`)
 	expect(t, "invalid CDR", badCDR, 400, "VALIDATION_ERROR")
+	if p := dig(badCDR.Body, "error", "details", "problems").([]any); dig(p[0], "path") != "cdr.start_date_time" {
+		t.Fatalf("CDR problems are not prefixed with cdr.: %v", p)
+	}
+	badCDR = admin.do("POST", "/v1/pricing/cdr?strict=true", `{"cdr":{"country_code":"BE"}}`)
+	expect(t, "invalid CDR, strict", badCDR, 400, "VALIDATION_ERROR")
 	if p := dig(badCDR.Body, "error", "details", "problems").([]any); dig(p[0], "path") != "cdr.party_id" {
 		t.Fatalf("CDR problems are not prefixed with cdr.: %v", p)
 	}
@@ -379,7 +385,8 @@ func TestTariffCommands(t *testing.T) {
 		}{
 			{"no --cdr", nil, true, "--cdr is required"},
 			{"bad zone", []string{"--cdr", ex("cdr_example.json"), "--tz", "Mars/Olympus"}, true, "not an IANA time zone"},
-			{"invalid CDR", []string{"--cdr", noTariffs}, false, "x_tariffs: unknown field"},
+			{"invalid CDR", []string{"--strict", "--cdr", noTariffs}, false, "x_tariffs: unknown field"},
+			{"CDR without tariffs", []string{"--cdr", noTariffs}, false, "is none of the CDR's tariffs"},
 			{"another currency", []string{"--cdr", ex("cdr_example.json"), "--tariff", usd}, false, "USD"},
 			{"stray argument", []string{"--cdr", ex("cdr_example.json"), "extra"}, true, "unexpected argument"},
 		}
