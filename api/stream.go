@@ -14,8 +14,9 @@ import (
 )
 
 // streamBuffer is how much of a stream is gathered before it goes out as
-// one chunk.
-const streamBuffer = 32 << 10
+// one chunk: large enough that a long export costs a handful of writes per
+// megabyte, not a few hundred.
+const streamBuffer = 256 << 10
 
 // Stream answers with a body that write produces after the handler has
 // returned; the handler sets the status and headers first and returns nil.

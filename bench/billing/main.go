@@ -261,7 +261,8 @@ func run(ctx context.Context, cfg config) error {
 	if _, err := pool.Exec(ctx, "VACUUM ANALYZE sessions"); err != nil {
 		return err
 	}
-	hc := &http.Client{Transport: &http.Transport{DisableCompression: true}, Timeout: 30 * time.Minute}
+	// The exports are read as a billing client would, in large reads.
+	hc := &http.Client{Transport: &http.Transport{DisableCompression: true, ReadBufferSize: 256 << 10}, Timeout: 30 * time.Minute}
 	text, binary := baselineQuery(tenantID, begin, end, false), baselineQuery(tenantID, begin, end, true)
 	type step struct {
 		name   string
