@@ -40,6 +40,16 @@ func partnerCDR(t *testing.T, inconsistent bool) string {
 	return string(b)
 }
 
+// writeTestFile writes content to dir/name and returns the path.
+func writeTestFile(t *testing.T, dir, name, content string) string {
+	t.Helper()
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 // The warnings about the partner CDR's missing identity, in reading order,
 // and about its volumes; the route prefixes paths with "cdr.".
 var (
@@ -162,13 +172,7 @@ func TestPriceCDRHostileInput(t *testing.T) {
 func TestTariffPriceCDRLenientAndStrict(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	write := func(name, content string) string {
-		path := filepath.Join(dir, name)
-		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return path
-	}
+	write := func(name, content string) string { return writeTestFile(t, dir, name, content) }
 	gm := func(args ...string) (string, string, error) {
 		var out, errOut bytes.Buffer
 		err := run(context.Background(), append([]string{"tariff", "price"}, args...), &out, &errOut)

@@ -301,13 +301,7 @@ func TestTariffsEndToEnd(t *testing.T) {
 func TestTariffCommands(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	write := func(name, content string) string {
-		path := filepath.Join(dir, name)
-		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return path
-	}
+	write := func(name, content string) string { return writeTestFile(t, dir, name, content) }
 	ex := func(name string) string { return filepath.Join("testdata", "ocpi", name) }
 	gm := func(args ...string) (string, error) {
 		var out bytes.Buffer
