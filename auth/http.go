@@ -259,12 +259,4 @@ func PrincipalOf(c *fiber.Ctx) Principal {
 }
 
 // Require answers 403 unless the caller holds scope.
-func Require(scope Scope) fiber.Handler {
-	return func(c *fiber.Ctx) error {
-		if !PrincipalOf(c).Has(scope) {
-			c.Set(fiber.HeaderWWWAuthenticate, fmt.Sprintf(`Bearer realm="gridmetrics", error="insufficient_scope", scope=%q`, scope))
-			return api.Errorf(api.CodeForbidden, "this credential lacks the %q scope", scope)
-		}
-		return c.Next()
-	}
-}
+func Require(scope Scope) fiber.Handler { return RequireAny(scope) }

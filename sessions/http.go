@@ -3,7 +3,6 @@ package sessions
 import (
 	"bufio"
 	"context"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -46,26 +45,12 @@ func Mount(r fiber.Router, svc *Service, log *slog.Logger) {
 	r.Get("/sessions/:id", billing, h.get)
 	r.Get("/sessions/:id/cdr", billing, h.cdr)
 	r.Post("/sessions/:id/stop", ingestScope, h.stop)
-	r.Post("/sessions/:id/reprice", requireAny(auth.ScopeBilling, auth.ScopeAdmin), h.reprice)
+	r.Post("/sessions/:id/reprice", auth.RequireAny(auth.ScopeBilling, auth.ScopeAdmin), h.reprice)
 	r.Post("/ocpp/:chargeBoxId/start-transaction", ingestScope, h.startTransaction)
 	r.Post("/ocpp/:chargeBoxId/stop-transaction", ingestScope, h.stopTransaction)
 	r.Post("/ocpp/:chargeBoxId/transaction-event", ingestScope, h.transactionEvent)
 	r.Put("/sources/:id/ocmf-public-key", auth.Require(auth.ScopeAdmin), h.setPublicKey)
 	r.Get("/sources/:id/ocmf-public-key", auth.Require(auth.ScopeRead), h.publicKey)
-}
-
-// requireAny answers 403 unless the caller holds one of the scopes.
-func requireAny(scopes ...auth.Scope) fiber.Handler {
-	return func(c *fiber.Ctx) error {
-		p := auth.PrincipalOf(c)
-		for _, s := range scopes {
-			if p.Has(s) {
-				return c.Next()
-			}
-		}
-		c.Set(fiber.HeaderWWWAuthenticate, fmt.Sprintf(`Bearer realm="gridmetrics", error="insufficient_scope", scope=%q`, auth.JoinScopes(scopes)))
-		return api.Errorf(api.CodeForbidden, "this credential lacks the %q scope", auth.JoinScopes(scopes))
-	}
 }
 
 type handlers struct {

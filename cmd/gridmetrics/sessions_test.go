@@ -258,7 +258,14 @@ func TestSessionsEndToEnd(t *testing.T) {
 
 	// Scopes and tenants.
 	expect(t, "pull with read scope", e.reader.do("GET", "/v1/sessions", ""), 403, "FORBIDDEN")
-	expect(t, "reprice with ingest scope", e.ingester.do("POST", "/v1/sessions/"+id16+"/reprice", ""), 403, "FORBIDDEN")
+	denied := e.ingester.do("POST", "/v1/sessions/"+id16+"/reprice", "")
+	expect(t, "reprice with ingest scope", denied, 403, "FORBIDDEN")
+	// Routes open to one of several scopes say so as every other route
+	// does (auth.RequireAny).
+	if msg, _ := dig(denied.Body, "error", "message").(string); msg != `this credential lacks the "billing" or "admin" scope` ||
+		denied.Header.Get("WWW-Authenticate") != `Bearer realm="gridmetrics", error="insufficient_scope", scope="billing"` {
+		t.Fatalf("reprice with ingest scope: %q, %v", denied.Header.Get("WWW-Authenticate"), denied.Body)
+	}
 	expect(t, "start with billing scope", e.billing.do("POST", "/v1/sessions", `{}`), 403, "FORBIDDEN")
 	expect(t, "other tenant", e.stranger.do("GET", "/v1/sessions/"+id16, ""), 404, "NOT_FOUND")
 	expect(t, "other tenant cdr", e.stranger.do("GET", "/v1/sessions/"+id16+"/cdr", ""), 404, "NOT_FOUND")
