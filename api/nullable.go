@@ -27,6 +27,14 @@ func (n *Nullable[T]) UnmarshalJSON(b []byte) error {
 	return dec.Decode(n.Value)
 }
 
+// Apply writes the field onto *dst when it was present: its value, or nil
+// for null.
+func (n Nullable[T]) Apply(dst **T) {
+	if n.Set {
+		*dst = n.Value
+	}
+}
+
 // RejectNulls refuses null for the named top-level fields of a JSON
 // object: an update's *T field cannot tell null from absent by itself.
 // A malformed body passes, for DecodeJSON to report.

@@ -10,15 +10,15 @@ import (
 )
 
 // Mount registers the site routes on an authenticated router: reading
-// takes the read scope, changing the admin scope, as for sources. The :id
-// is the site's id, percent-encoded (see api.PathParam).
+// takes the read scope, changing the admin scope, as for sources. The
+// :site_id is the site's id, percent-encoded (see api.PathParam).
 func Mount(r fiber.Router, st *Store) {
 	h := handlers{st: st}
 	r.Get("/sites", auth.Require(auth.ScopeRead), h.list)
 	r.Post("/sites", auth.Require(auth.ScopeAdmin), h.create)
-	r.Get("/sites/:id", auth.Require(auth.ScopeRead), h.get)
-	r.Patch("/sites/:id", auth.Require(auth.ScopeAdmin), h.update)
-	r.Delete("/sites/:id", auth.Require(auth.ScopeAdmin), h.delete)
+	r.Get("/sites/:site_id", auth.Require(auth.ScopeRead), h.get)
+	r.Patch("/sites/:site_id", auth.Require(auth.ScopeAdmin), h.update)
+	r.Delete("/sites/:site_id", auth.Require(auth.ScopeAdmin), h.delete)
 }
 
 type handlers struct{ st *Store }
@@ -49,7 +49,7 @@ func (h handlers) create(c *fiber.Ctx) error {
 }
 
 func (h handlers) get(c *fiber.Ctx) error {
-	id, err := api.PathParam(c, "id")
+	id, err := api.PathParam(c, "site_id")
 	if err != nil {
 		return err
 	}
@@ -72,7 +72,7 @@ func (h handlers) update(c *fiber.Ctx) error {
 	if err := api.RejectNulls(body, notNullable...); err != nil {
 		return err
 	}
-	id, err := api.PathParam(c, "id")
+	id, err := api.PathParam(c, "site_id")
 	if err != nil {
 		return err
 	}
@@ -84,7 +84,7 @@ func (h handlers) update(c *fiber.Ctx) error {
 }
 
 func (h handlers) delete(c *fiber.Ctx) error {
-	id, err := api.PathParam(c, "id")
+	id, err := api.PathParam(c, "site_id")
 	if err != nil {
 		return err
 	}

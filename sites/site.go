@@ -160,20 +160,14 @@ func (p *Patch) apply(s *Site) {
 	if p.TimeZone != nil {
 		s.TimeZone = *p.TimeZone
 	}
-	set(&s.Address, p.Address)
-	set(&s.City, p.City)
-	set(&s.PostalCode, p.PostalCode)
-	set(&s.State, p.State)
-	set(&s.Country, p.Country)
-	set(&s.Coordinates, p.Coordinates)
-	set(&s.Operator, p.Operator)
-	set(&s.OCPILocationID, p.OCPILocationID)
-}
-
-func set[T any](dst **T, v api.Nullable[T]) {
-	if v.Set {
-		*dst = v.Value
-	}
+	p.Address.Apply(&s.Address)
+	p.City.Apply(&s.City)
+	p.PostalCode.Apply(&s.PostalCode)
+	p.State.Apply(&s.State)
+	p.Country.Apply(&s.Country)
+	p.Coordinates.Apply(&s.Coordinates)
+	p.Operator.Apply(&s.Operator)
+	p.OCPILocationID.Apply(&s.OCPILocationID)
 }
 
 func firstError(errs ...error) error {

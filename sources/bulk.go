@@ -127,13 +127,15 @@ func (st *Store) createOne(ctx context.Context, tx pgx.Tx, tenantID int64, it Bu
 	}
 	// The insert and the look-up share a snapshot: exactly one of them
 	// yields the row.
+	args := append([]any{auth.NewPublicID("src"), tenantID, n.ExternalID, n.Kind, n.Name, n.SiteID, n.Timezone, parentID, n.Metadata},
+		connectorArgs(n.Connector)...)
 	err = tx.QueryRow(ctx, `WITH ins AS (
-			INSERT INTO sources (public_id, tenant_id, external_id, kind, name, site_id, timezone, parent_id, metadata)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+			INSERT INTO sources (public_id, tenant_id, external_id, kind, name, site_id, timezone, parent_id, metadata,
+				connector_standard, connector_format, connector_power_type, max_voltage, max_amperage, max_electric_power)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
 			ON CONFLICT (tenant_id, external_id) DO NOTHING RETURNING id)
 		SELECT id, true FROM ins
-		UNION ALL SELECT id, false FROM sources WHERE tenant_id = $2 AND external_id = $3`,
-		auth.NewPublicID("src"), tenantID, n.ExternalID, n.Kind, n.Name, n.SiteID, n.Timezone, parentID, n.Metadata).Scan(&id, &created)
+		UNION ALL SELECT id, false FROM sources WHERE tenant_id = $2 AND external_id = $3`, args...).Scan(&id, &created)
 	if err != nil {
 		return 0, false, nil, interpretError(err, n.ExternalID)
 	}

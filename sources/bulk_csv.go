@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime"
 	"slices"
+	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -17,7 +18,8 @@ import (
 
 // csvColumns are the columns a CSV registration may carry, in any order;
 // external_id and kind are required, an empty cell is an absent field.
-var csvColumns = []string{"external_id", "kind", "name", "site_id", "timezone", "parent", "metadata"}
+var csvColumns = append([]string{"external_id", "kind", "name", "site_id", "timezone", "parent", "metadata"},
+	connectorCSVColumns...)
 
 func isCSV(c *fiber.Ctx) bool {
 	mt, _, err := mime.ParseMediaType(c.Get(fiber.HeaderContentType))
@@ -41,7 +43,7 @@ func (h handlers) createManyCSV(c *fiber.Ctx) error {
 	}
 	for _, col := range header {
 		if !slices.Contains(csvColumns, col) {
-			return api.Validation(col, "unknown column (use external_id, kind, name, site_id, timezone, parent, metadata)")
+			return api.Validation(col, "unknown column (use %s)", strings.Join(csvColumns, ", "))
 		}
 	}
 	for _, col := range []string{"external_id", "kind"} {
@@ -61,7 +63,7 @@ func (h handlers) createManyCSV(c *fiber.Ctx) error {
 		if len(items) == MaxBulk {
 			return tooMany(MaxBulk + 1)
 		}
-		items = append(items, BulkItem{Source: csvSource(header, row)})
+		items = append(items, csvItem(header, row))
 	}
 	if len(items) == 0 {
 		return api.Validation("", "no sources after the header row")
@@ -73,8 +75,11 @@ func (h handlers) createManyCSV(c *fiber.Ctx) error {
 	return api.OK(c, out)
 }
 
-func csvSource(header, row []string) NewSource {
+// csvItem reads one row; a cell that cannot be read makes the item
+// rejected, as a JSON item of the wrong type would be.
+func csvItem(header, row []string) BulkItem {
 	var n NewSource
+	var c Connector
 	for i, col := range header {
 		v := row[i]
 		if v == "" {
@@ -95,7 +100,12 @@ func csvSource(header, row []string) NewSource {
 			n.Parent = &v
 		case "metadata":
 			n.Metadata = json.RawMessage(v)
+		default:
+			if err := c.setCSV(col, v); err != nil {
+				return BulkItem{Invalid: api.AsError(err)}
+			}
 		}
 	}
-	return n
+	n.Connector = c.orNil()
+	return BulkItem{Source: n}
 }

@@ -44,8 +44,10 @@ type Source struct {
 	ParentID   *int64          `json:"-"`
 	Parent     *string         `json:"parent"` // the parent's public id
 	Metadata   json.RawMessage `json:"metadata"`
-	CreatedAt  time.Time       `json:"created_at"`
-	UpdatedAt  time.Time       `json:"updated_at"`
+	// Connector is null unless some attribute is known.
+	Connector *Connector `json:"connector"`
+	CreatedAt time.Time  `json:"created_at"`
+	UpdatedAt time.Time  `json:"updated_at"`
 }
 
 // NewSource is the body of a create request.
@@ -59,6 +61,8 @@ type NewSource struct {
 	// Parent is the parent's public id or external id.
 	Parent   *string         `json:"parent"`
 	Metadata json.RawMessage `json:"metadata"`
+	// Connector is for chargers and connectors only.
+	Connector *Connector `json:"connector"`
 }
 
 // Patch is the body of an update: absent fields stay, null clears the
@@ -71,6 +75,8 @@ type Patch struct {
 	Timezone   *string          `json:"timezone"`
 	Parent     Nullable[string] `json:"parent"`
 	Metadata   json.RawMessage  `json:"metadata"`
+	// Connector changes the attributes it names; null clears them all.
+	Connector Nullable[ConnectorPatch] `json:"connector"`
 }
 
 // Nullable is a JSON field that distinguishes absent from null.
@@ -98,6 +104,7 @@ func (n *NewSource) validate() error {
 		validateOptionalText("site_id", n.SiteID),
 		validateTimezone(n.Timezone),
 		validateMetadata(n.Metadata),
+		n.Connector.validate(n.Kind),
 	)
 }
 

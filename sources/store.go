@@ -75,14 +75,27 @@ var sortColumns = map[string]string{
 }
 
 const selectSource = `SELECT s.id, s.public_id, s.tenant_id, s.external_id, s.kind, s.name, s.site_id,
-	s.timezone, s.parent_id, p.public_id, s.metadata, s.created_at, s.updated_at
+	s.timezone, s.parent_id, p.public_id, s.metadata, s.created_at, s.updated_at,
+	s.connector_standard, s.connector_format, s.connector_power_type, s.max_voltage, s.max_amperage, s.max_electric_power
 	FROM sources s LEFT JOIN sources p ON p.id = s.parent_id`
 
 func scanSource(row pgx.Row) (Source, error) {
 	var s Source
+	var c Connector
 	err := row.Scan(&s.ID, &s.PublicID, &s.TenantID, &s.ExternalID, &s.Kind, &s.Name, &s.SiteID,
-		&s.Timezone, &s.ParentID, &s.Parent, &s.Metadata, &s.CreatedAt, &s.UpdatedAt)
+		&s.Timezone, &s.ParentID, &s.Parent, &s.Metadata, &s.CreatedAt, &s.UpdatedAt,
+		&c.Standard, &c.Format, &c.PowerType, &c.MaxVoltage, &c.MaxAmperage, &c.MaxElectricPower)
+	s.Connector = c.orNil()
 	return s, err
+}
+
+// connectorArgs are a connector's attributes as statement parameters, in
+// the order of the columns.
+func connectorArgs(c *Connector) []any {
+	if c == nil {
+		c = &Connector{}
+	}
+	return []any{c.Standard, c.Format, c.PowerType, c.MaxVoltage, c.MaxAmperage, c.MaxElectricPower}
 }
 
 // Create registers a source.
@@ -99,9 +112,11 @@ func (st *Store) Create(ctx context.Context, tenantID int64, n NewSource) (Sourc
 		parentID = &id
 	}
 	var id int64
-	err := st.db.QueryRow(ctx, `INSERT INTO sources (public_id, tenant_id, external_id, kind, name, site_id, timezone, parent_id, metadata)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
-		auth.NewPublicID("src"), tenantID, n.ExternalID, n.Kind, n.Name, n.SiteID, n.Timezone, parentID, n.Metadata).Scan(&id)
+	args := append([]any{auth.NewPublicID("src"), tenantID, n.ExternalID, n.Kind, n.Name, n.SiteID, n.Timezone, parentID, n.Metadata},
+		connectorArgs(n.Connector)...)
+	err := st.db.QueryRow(ctx, `INSERT INTO sources (public_id, tenant_id, external_id, kind, name, site_id, timezone, parent_id, metadata,
+			connector_standard, connector_format, connector_power_type, max_voltage, max_amperage, max_electric_power)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id`, args...).Scan(&id)
 	if err != nil {
 		return Source{}, interpretError(err, n.ExternalID)
 	}
@@ -235,6 +250,20 @@ func (st *Store) Update(ctx context.Context, tenantID int64, ref string, p Patch
 		if len(p.Metadata) > 0 {
 			cur.Metadata = p.Metadata
 		}
+		if p.Connector.Set {
+			var c Connector
+			if p.Connector.Value != nil {
+				if cur.Connector != nil {
+					c = *cur.Connector
+				}
+				p.Connector.Value.apply(&c)
+			}
+			cur.Connector = c.orNil()
+		}
+		// A kind's change and a connector's are checked together.
+		if err := cur.Connector.validate(cur.Kind); err != nil {
+			return err
+		}
 		if p.Parent.Set {
 			cur.ParentID = nil
 			if p.Parent.Value != nil {
@@ -248,9 +277,12 @@ func (st *Store) Update(ctx context.Context, tenantID int64, ref string, p Patch
 				cur.ParentID = &id
 			}
 		}
+		args := append([]any{cur.ID, cur.ExternalID, cur.Kind, cur.Name, cur.SiteID, cur.Timezone, cur.ParentID, cur.Metadata},
+			connectorArgs(cur.Connector)...)
 		_, err = tx.Exec(ctx, `UPDATE sources SET external_id = $2, kind = $3, name = $4, site_id = $5,
-			timezone = $6, parent_id = $7, metadata = $8, updated_at = now() WHERE id = $1`,
-			cur.ID, cur.ExternalID, cur.Kind, cur.Name, cur.SiteID, cur.Timezone, cur.ParentID, cur.Metadata)
+			timezone = $6, parent_id = $7, metadata = $8, connector_standard = $9, connector_format = $10,
+			connector_power_type = $11, max_voltage = $12, max_amperage = $13, max_electric_power = $14,
+			updated_at = now() WHERE id = $1`, args...)
 		if err != nil {
 			return interpretError(err, cur.ExternalID)
 		}

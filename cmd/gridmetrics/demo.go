@@ -15,6 +15,7 @@ import (
 	"github.com/gridmetrics/gridmetrics/api"
 	"github.com/gridmetrics/gridmetrics/ingest"
 	"github.com/gridmetrics/gridmetrics/sessions"
+	"github.com/gridmetrics/gridmetrics/sites"
 	"github.com/gridmetrics/gridmetrics/sources"
 	"github.com/gridmetrics/gridmetrics/tariffs"
 )
@@ -53,6 +54,9 @@ func loadDemo(ctx context.Context, pool *pgxpool.Pool, tenantID int64, now time.
 	if err != nil {
 		return nil, err
 	}
+	if _, err := sites.NewStore(pool).Create(ctx, tenantID, demoDepot()); err != nil {
+		return nil, fmt.Errorf("demo site: %w", err)
+	}
 	site, grid := demoSite, "GRID-1"
 	newSources := []sources.NewSource{
 		{ExternalID: "GRID-1", Kind: sources.KindMeter, Name: "Grid connection", SiteID: &site, Timezone: demoZone},
@@ -65,8 +69,10 @@ func loadDemo(ctx context.Context, pool *pgxpool.Pool, tenantID int64, now time.
 	for i := 1; i <= demoChargers; i++ {
 		box := fmt.Sprintf("CB-%04d", i)
 		newSources = append(newSources,
-			sources.NewSource{ExternalID: box, Kind: sources.KindCharger, Name: fmt.Sprintf("Charger %d", i), SiteID: &site, Timezone: demoZone},
-			sources.NewSource{ExternalID: box + "/1", Kind: sources.KindConnector, SiteID: &site, Timezone: demoZone, Parent: &box})
+			sources.NewSource{ExternalID: box, Kind: sources.KindCharger, Name: fmt.Sprintf("Charger %d", i), SiteID: &site, Timezone: demoZone,
+				Connector: demoConnector()},
+			sources.NewSource{ExternalID: box + "/1", Kind: sources.KindConnector, SiteID: &site, Timezone: demoZone, Parent: &box,
+				Connector: demoConnector()})
 	}
 	for _, n := range newSources {
 		if _, err := srcStore.Create(ctx, tenantID, n); err != nil {
@@ -96,6 +102,26 @@ func loadDemo(ctx context.Context, pool *pgxpool.Pool, tenantID int64, now time.
 }
 
 var pageOfOne = api.PageRequest{Page: 1, Limit: 1}
+
+// demoDepot is the depot's site, with everything a CDR's location needs.
+func demoDepot() sites.NewSite {
+	text := func(s string) *string { return &s }
+	return sites.NewSite{ID: demoSite, Name: "Gridmetrics demo depot",
+		Address: text("Wolfener Straße 36"), City: text("Berlin"), PostalCode: text("12681"), State: text("Berlin"),
+		Country: text("DEU"), Coordinates: &sites.Coordinates{Latitude: "52.538110", Longitude: "13.548260"},
+		TimeZone: demoZone, Operator: &sites.Operator{Name: "Gridmetrics Demo Charging", Website: text("https://charging.example.com")},
+		OCPILocationID: text("LOC-DEMO-DEPOT")}
+}
+
+// demoConnector is a 22 kW Type 2 socket on three phases, the most common
+// public AC point in Germany: what the demo's chargers and their
+// connectors are (each session charges at 7.4, 11 or 22 kW).
+func demoConnector() *sources.Connector {
+	text := func(s string) *string { return &s }
+	number := func(n int) *int { return &n }
+	return &sources.Connector{Standard: text("IEC_62196_T2"), Format: text("SOCKET"), PowerType: text("AC_3_PHASE"),
+		MaxVoltage: number(400), MaxAmperage: number(32), MaxElectricPower: number(22000)}
+}
 
 // demoReadings simulates the depot minute by minute: each connector has a
 // morning and an afternoon session most days, the grid meter sees the

@@ -28,6 +28,7 @@ import (
 	"github.com/gridmetrics/gridmetrics/rollups"
 	"github.com/gridmetrics/gridmetrics/schema"
 	"github.com/gridmetrics/gridmetrics/sessions"
+	"github.com/gridmetrics/gridmetrics/sites"
 	"github.com/gridmetrics/gridmetrics/sources"
 	"github.com/gridmetrics/gridmetrics/tariffs"
 )
@@ -142,6 +143,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	openapi.Mount(m.app)
 	v1 := m.app.Group("/v1", authn.Middleware())
 	sources.Mount(v1, sourceStore)
+	sites.Mount(v1, sites.NewStore(m.pools.read))
 	ingest.Mount(v1, ingestService)
 	rollups.Mount(v1, m.pools.read)
 	queryService := query.NewService(m.pools.read, sourceStore, metrics, m.queryConfig())
