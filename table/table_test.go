@@ -285,3 +285,39 @@ func BenchmarkNDJSON(b *testing.B) {
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// BenchmarkCSV writes rows through the CSV writer and, as the baseline it
+// replaced, through encoding/csv from the texts of the same cells.
+func BenchmarkCSV(b *testing.B) {
+	name, v := `Ladesäule "7", Nord`, 12.5
+	t0 := time.Date(2026, 3, 29, 0, 30, 0, 123456000, time.UTC)
+	d := decimal.MustNew(-1234567, 4)
+	b.Run("table", func(b *testing.B) {
+		b.ReportAllocs()
+		tw, _ := New(CSV, discard{}, testCols, Options{})
+		for b.Loop() {
+			tw.String(name)
+			tw.Time(t0)
+			tw.Float(v)
+			tw.Float(1e7)
+			tw.Int(42)
+			tw.Decimal(d)
+			_ = tw.EndRow()
+		}
+	})
+	b.Run("encoding_csv", func(b *testing.B) {
+		b.ReportAllocs()
+		cw := csv.NewWriter(discard{})
+		rec := make([]string, 6)
+		for b.Loop() {
+			rec[0] = name
+			rec[1] = t0.Format(time.RFC3339Nano)
+			rec[2] = strconv.FormatFloat(v, 'f', -1, 64)
+			rec[3] = strconv.FormatFloat(1e7, 'g', -1, 64)
+			rec[4] = strconv.FormatInt(42, 10)
+			rec[5] = d.String()
+			_ = cw.Write(rec)
+		}
+		cw.Flush()
+	})
+}

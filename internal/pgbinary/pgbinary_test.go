@@ -129,3 +129,45 @@ func TestFixedWidth(t *testing.T) {
 		t.Error("7-byte int8: no error")
 	}
 }
+
+// BenchmarkNumeric decodes a binary numeric, against the path it replaced
+// (numeric::text from the server, parsed with decimal.Parse) and pgx's own
+// binary decoding into pgtype.Numeric.
+func BenchmarkNumeric(b *testing.B) {
+	const text = "12345.678901"
+	var n pgtype.Numeric
+	if err := n.Scan(text); err != nil {
+		b.Fatal(err)
+	}
+	raw, err := pgtype.NewMap().Encode(pgtype.NumericOID, pgx.BinaryFormatCode, n, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("pgbinary", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := Numeric(raw); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("text_parse", func(b *testing.B) {
+		b.ReportAllocs()
+		src := []byte(text)
+		for b.Loop() {
+			if _, err := decimal.Parse(string(src)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("pgx_numeric", func(b *testing.B) {
+		b.ReportAllocs()
+		m := pgtype.NewMap()
+		for b.Loop() {
+			var out pgtype.Numeric
+			if err := m.Scan(pgtype.NumericOID, pgx.BinaryFormatCode, raw, &out); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
