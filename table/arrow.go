@@ -9,7 +9,6 @@ import (
 	"github.com/apache/arrow/go/v17/arrow/array"
 	"github.com/apache/arrow/go/v17/arrow/decimal128"
 	"github.com/apache/arrow/go/v17/arrow/ipc"
-	"github.com/apache/arrow/go/v17/arrow/memory"
 	"github.com/govalues/decimal"
 )
 
@@ -65,7 +64,7 @@ type arrowWriter struct {
 
 func newArrowWriter(w io.Writer, cols []Column, opts Options) *arrowWriter {
 	schema := Schema(cols, opts.Zone)
-	mem := memory.NewGoAllocator()
+	mem := &recycler{}
 	a := &arrowWriter{
 		w:     ipc.NewWriter(w, ipc.WithSchema(schema), ipc.WithAllocator(mem)),
 		b:     array.NewRecordBuilder(mem, schema),

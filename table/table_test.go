@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"math"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -320,4 +321,28 @@ func BenchmarkCSV(b *testing.B) {
 		}
 		cw.Flush()
 	})
+}
+
+// TestArrowReusesBatchMemory: after the first batches, writing more costs
+// little new memory — the builders take the written batches' buffers back
+// (recycler) instead of allocating a batch's worth every time.
+func TestArrowReusesBatchMemory(t *testing.T) {
+	const batch, batches = 1024, 40
+	tw, err := New(Arrow, discard{}, testCols, Options{Batch: batch})
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeTestRows(t, tw, 4*batch) // warm up
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	writeTestRows(t, tw, batches*batch)
+	runtime.ReadMemStats(&after)
+	perRow := float64(after.TotalAlloc-before.TotalAlloc) / (batches * batch)
+	t.Logf("%.1f bytes allocated a row", perRow)
+	if perRow > 16 {
+		t.Errorf("%.1f bytes allocated a row in steady state; the batches' buffers are not reused", perRow)
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
 }
