@@ -8,9 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/tern/v2/migrate"
 
-	"github.com/gridmetrics/gridmetrics/schema"
 	"github.com/gridmetrics/gridmetrics/schema/dbtest"
 )
 
@@ -21,19 +19,7 @@ import (
 func TestSitesMigration(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool := dbtest.NewEmpty(t)
-	conn, err := pool.Acquire(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Release()
-	m, err := migrate.NewMigrator(ctx, conn.Conn(), "sites_migration_version")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.LoadMigrations(schema.MigrationFiles()); err != nil {
-		t.Fatal(err)
-	}
+	conn, m := dbtest.Migrator(t)
 	if err := m.MigrateTo(ctx, 12); err != nil {
 		t.Fatalf("migrate to 12: %v", err)
 	}
@@ -106,7 +92,7 @@ func TestSitesMigration(t *testing.T) {
 	if err := conn.QueryRow(ctx, `SELECT count(*) FROM sources WHERE site_id = 'depot-9'`).Scan(&moved); err != nil || moved != 2 {
 		t.Fatalf("sources of the renamed site: %d (err %v), want 2", moved, err)
 	}
-	_, err = conn.Exec(ctx, `DELETE FROM sites WHERE id = 'yard'`)
+	_, err := conn.Exec(ctx, `DELETE FROM sites WHERE id = 'yard'`)
 	if pgErr := (*pgconn.PgError)(nil); !errors.As(err, &pgErr) || pgErr.Code != "23503" {
 		t.Fatalf("deleting a site sources name: err %v, want a foreign key violation", err)
 	}

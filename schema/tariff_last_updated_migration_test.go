@@ -4,9 +4,6 @@ import (
 	"context"
 	"testing"
 
-	"github.com/jackc/tern/v2/migrate"
-
-	"github.com/gridmetrics/gridmetrics/schema"
 	"github.com/gridmetrics/gridmetrics/schema/dbtest"
 )
 
@@ -17,19 +14,7 @@ import (
 func TestTariffLastUpdatedMigration(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool := dbtest.NewEmpty(t)
-	conn, err := pool.Acquire(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Release()
-	m, err := migrate.NewMigrator(ctx, conn.Conn(), "tariff_last_updated_version")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.LoadMigrations(schema.MigrationFiles()); err != nil {
-		t.Fatal(err)
-	}
+	conn, m := dbtest.Migrator(t)
 	if err := m.MigrateTo(ctx, 13); err != nil {
 		t.Fatalf("migrate to 13: %v", err)
 	}
