@@ -70,10 +70,13 @@ type Config struct {
 	// sessions it was not woken for (stopped on another replica, or left
 	// by a worker that died). Default 5s.
 	PollInterval time.Duration
-	// Batch is the number of sessions the worker claims at once. Default 32.
+	// Batch is the number of sessions the worker claims, reads and
+	// stores at once: the database work of pricing is a handful of
+	// statements per batch. Default 256.
 	Batch int
-	// Concurrency is the number of claimed sessions priced at once.
-	// Default 4.
+	// Concurrency is the number of batches priced at once, each on a
+	// database connection of its own while it reads or writes: two keep
+	// the database busy while the service prices in memory. Default 2.
 	Concurrency int
 	// Lease is how long a claimed session is left to its worker before
 	// another may take it. Default 1m.
@@ -90,7 +93,7 @@ type Config struct {
 // WithDefaults returns the config with zero fields set to their defaults.
 func (c Config) WithDefaults() Config {
 	if c.Concurrency <= 0 {
-		c.Concurrency = 4
+		c.Concurrency = 2
 	}
 	if c.ParkingThreshold <= 0 {
 		c.ParkingThreshold = 100
@@ -102,7 +105,7 @@ func (c Config) WithDefaults() Config {
 		c.PollInterval = 5 * time.Second
 	}
 	if c.Batch <= 0 {
-		c.Batch = 32
+		c.Batch = 256
 	}
 	if c.Lease <= 0 {
 		c.Lease = time.Minute
@@ -128,7 +131,24 @@ func (c Config) Validate() error {
 		settings.Positive("sessions.Concurrency", c.Concurrency),
 		settings.Positive("sessions.Lease", c.Lease),
 		settings.Positive("sessions.MaxPricingAttempts", c.MaxPricingAttempts),
+		atMost("sessions.Batch", c.Batch, MaxBatch),
+		atMost("sessions.Concurrency", c.Concurrency, MaxConcurrency),
 	)
+}
+
+// MaxBatch and MaxConcurrency bound Config.Batch and Config.Concurrency: a
+// batch's statements carry arrays of its size, and each concurrent batch
+// holds a database connection of the worker's pool at times.
+const (
+	MaxBatch       = 10_000
+	MaxConcurrency = 16
+)
+
+func atMost(name string, v, limit int) error {
+	if v > limit {
+		return fmt.Errorf("%s is %d: must be at most %d", name, v, limit)
+	}
+	return nil
 }
 
 // Service runs the session lifecycle, prices sessions and serves the
@@ -139,7 +159,8 @@ type Service struct {
 	readings ReadingsWriter
 	tariffs  TariffSource
 	cfg      Config
-	idTags   IDTags // nil: every id is accepted
+	idTags   IDTags     // nil: every id is accepted
+	zones    *zoneCache // tariffs read in a station's zone, compiled once
 
 	wake    chan struct{}
 	mu      sync.Mutex // guards cancel and stopped
@@ -150,7 +171,7 @@ type Service struct {
 // NewService returns a session service. tariffs may be NoTariffs.
 func NewService(db *pgxpool.Pool, resolver *sources.Resolver, readings ReadingsWriter, tariffs TariffSource, cfg Config) *Service {
 	return &Service{store: NewStore(db), resolver: resolver, readings: readings, tariffs: tariffs,
-		cfg: cfg.WithDefaults(), wake: make(chan struct{}, 1)}
+		cfg: cfg.WithDefaults(), zones: newZoneCache(zoneCacheSize), wake: make(chan struct{}, 1)}
 }
 
 // OnPool returns a service like svc that reads and writes through db and
@@ -159,7 +180,7 @@ func NewService(db *pgxpool.Pool, resolver *sources.Resolver, readings ReadingsW
 // completed by a request wakes the other's worker.
 func (svc *Service) OnPool(db *pgxpool.Pool, tariffs TariffSource) *Service {
 	return &Service{store: NewStore(db), resolver: svc.resolver, readings: svc.readings, tariffs: tariffs,
-		cfg: svc.cfg, wake: svc.wake}
+		cfg: svc.cfg, zones: svc.zones, wake: svc.wake}
 }
 
 // Store returns the service's store.

@@ -207,24 +207,36 @@ func (svc *Service) keepSigned(ctx context.Context, id int64, sourceID *int64, v
 
 // signedValues reads a session's signed values in arrival order.
 func (st *Store) signedValues(ctx context.Context, sessionID int64) ([]signedValue, error) {
-	rows, err := st.db.Query(ctx, `SELECT nature, record, context, encoding_method, signing_method, public_key, status,
-			reading_time, reading_wh FROM signed_values WHERE session_id = $1 ORDER BY id`, sessionID)
+	m, err := st.signedValuesOf(ctx, []int64{sessionID})
+	return m[sessionID], err
+}
+
+// signedValuesOf reads the signed values of many sessions in one
+// statement, each session's in arrival order; sessions without any are
+// missing from the map.
+func (st *Store) signedValuesOf(ctx context.Context, sessionIDs []int64) (map[int64][]signedValue, error) {
+	rows, err := st.db.Query(ctx, `SELECT session_id, nature, record, context, encoding_method, signing_method, public_key, status,
+			reading_time, reading_wh FROM signed_values WHERE session_id = ANY($1) ORDER BY session_id, id`, sessionIDs)
 	if err != nil {
 		return nil, fmt.Errorf("read signed values: %w", err)
 	}
 	defer rows.Close()
-	var out []signedValue
+	out := map[int64][]signedValue{}
 	for rows.Next() {
+		var id int64
 		var v signedValue
 		var nature, status string
-		if err := rows.Scan(&nature, &v.value.Data, &v.value.Context, &v.value.EncodingMethod, &v.value.SigningMethod,
+		if err := rows.Scan(&id, &nature, &v.value.Data, &v.value.Context, &v.value.EncodingMethod, &v.value.SigningMethod,
 			&v.value.PublicKey, &status, &v.readAt, &v.readWh); err != nil {
 			return nil, fmt.Errorf("read signed values: %w", err)
 		}
 		v.nature, v.status = ocmf.Nature(nature), ocmf.Status(status)
-		out = append(out, v)
+		out[id] = append(out[id], v)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read signed values: %w", err)
+	}
+	return out, nil
 }
 
 // signedEnergy is the energy register at a session's signed Start and End

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -157,18 +158,34 @@ func (st *Store) write(ctx context.Context, tenantID int64, f func(*Tx) error) e
 // the clock is behind it). So the order by (updated_at, id) is the order by
 // change_seq, which is commit order.
 func (w *Tx) stamp(ctx context.Context) (int64, time.Time, error) {
-	var seq int64
-	var at time.Time
-	err := w.tx.QueryRow(ctx, `SELECT nextval('session_changes'), greatest(clock_timestamp(),
-		coalesce((SELECT updated_at FROM sessions WHERE tenant_id = $1 ORDER BY change_seq DESC LIMIT 1), '-infinity'::timestamptz)
-		+ interval '1 microsecond')`, w.tenantID).Scan(&seq, &at)
+	seqs, ats, err := w.stamps(ctx, 1)
 	if err != nil {
-		return 0, time.Time{}, fmt.Errorf("stamp session change: %w", err)
+		return 0, time.Time{}, err
+	}
+	return seqs[0], ats[0], nil
+}
+
+// stamps draws n stamps at once, for n changes written together: rising
+// change_seq values, and updated_at values 1 µs apart from the first
+// stamp's on, in the same order.
+func (w *Tx) stamps(ctx context.Context, n int) ([]int64, []time.Time, error) {
+	var seqs []int64
+	var at time.Time
+	err := w.tx.QueryRow(ctx, `SELECT (SELECT array_agg(nextval('session_changes')) FROM generate_series(1, $2)), greatest(clock_timestamp(),
+		coalesce((SELECT updated_at FROM sessions WHERE tenant_id = $1 ORDER BY change_seq DESC LIMIT 1), '-infinity'::timestamptz)
+		+ interval '1 microsecond')`, w.tenantID, n).Scan(&seqs, &at)
+	if err != nil {
+		return nil, nil, fmt.Errorf("stamp session change: %w", err)
 	}
 	if w.afterStamp != nil {
 		w.afterStamp()
 	}
-	return seq, at, nil
+	slices.Sort(seqs)
+	ats := make([]time.Time, n)
+	for i := range ats {
+		ats[i] = at.Add(time.Duration(i) * time.Microsecond)
+	}
+	return seqs, ats, nil
 }
 
 // lock reads a session and locks its row; found is false when there is no
@@ -450,42 +467,79 @@ var readingMetrics = []string{"energy_import", "power_import", "current_import",
 	"power_import_l1", "power_import_l2", "power_import_l3",
 	"current_import_l1", "current_import_l2", "current_import_l3"}
 
-// readings reads a connector's energy, power and current over [from, to],
-// plus the last sample before and the first after each series, so the
-// edges can be interpolated. Nothing is copied into the session.
-func (st *Store) readings(ctx context.Context, sourceID int64, from, to time.Time) (Readings, error) {
-	rows, err := st.db.Query(ctx, `SELECT m.name, x.time, x.value FROM metrics m CROSS JOIN LATERAL (
-			(SELECT time, value FROM readings r WHERE r.source_id = $1 AND r.metric = m.id AND r.time < $2 ORDER BY time DESC LIMIT 1)
+// window is a connector's time span whose readings a session is priced
+// from: [from, to], plus the sample either side.
+type window struct {
+	sourceID int64
+	from, to time.Time
+}
+
+// readings reads, for each window, the connector's energy, power and
+// current over [from, to], plus the last sample before and the first after
+// each series, so the edges can be interpolated — all windows in one
+// statement. Nothing is copied into the sessions.
+func (st *Store) readings(ctx context.Context, ws []window) ([]Readings, error) {
+	out := make([]Readings, len(ws))
+	if len(ws) == 0 {
+		return out, nil
+	}
+	ids, froms, tos := make([]int64, len(ws)), make([]time.Time, len(ws)), make([]time.Time, len(ws))
+	for i, w := range ws {
+		ids[i], froms[i], tos[i] = w.sourceID, w.from, w.to
+	}
+	// One row per window and series, its samples in arrays: a session's
+	// couple of hundred samples cost the database one output row per
+	// series rather than one each.
+	rows, err := st.db.Query(ctx, `SELECT q.i, m.name, x.times, x.vals
+		FROM unnest($1::bigint[], $2::timestamptz[], $3::timestamptz[]) WITH ORDINALITY AS q(source_id, t0, t1, i)
+		CROSS JOIN metrics m CROSS JOIN LATERAL (SELECT array_agg(u.time) AS times, array_agg(u.value) AS vals FROM (
+			(SELECT time, value FROM readings r WHERE r.source_id = q.source_id AND r.metric = m.id AND r.time < q.t0 ORDER BY time DESC LIMIT 1)
 			UNION ALL
-			(SELECT time, value FROM readings r WHERE r.source_id = $1 AND r.metric = m.id AND r.time >= $2 AND r.time <= $3)
+			(SELECT time, value FROM readings r WHERE r.source_id = q.source_id AND r.metric = m.id AND r.time >= q.t0 AND r.time <= q.t1)
 			UNION ALL
-			(SELECT time, value FROM readings r WHERE r.source_id = $1 AND r.metric = m.id AND r.time > $3 ORDER BY time LIMIT 1)
-		) x WHERE m.name = ANY($4) ORDER BY m.name, x.time`, sourceID, from, to, readingMetrics)
+			(SELECT time, value FROM readings r WHERE r.source_id = q.source_id AND r.metric = m.id AND r.time > q.t1 ORDER BY time LIMIT 1)
+		) u) x WHERE m.name = ANY($4) AND x.times IS NOT NULL`, ids, froms, tos, readingMetrics)
 	if err != nil {
-		return Readings{}, fmt.Errorf("read readings of source %d: %w", sourceID, err)
+		return nil, fmt.Errorf("read readings of %d sessions: %w", len(ws), err)
 	}
 	defer rows.Close()
-	series := map[string][]Sample{}
+	series := make([]map[string][]Sample, len(ws))
+	var times []time.Time
+	var vals []float64
 	for rows.Next() {
+		var i int64
 		var name string
-		var s Sample
-		if err := rows.Scan(&name, &s.Time, &s.Value); err != nil {
-			return Readings{}, fmt.Errorf("read readings of source %d: %w", sourceID, err)
+		if err := rows.Scan(&i, &name, &times, &vals); err != nil {
+			return nil, fmt.Errorf("read readings of %d sessions: %w", len(ws), err)
 		}
-		s.Time = s.Time.UTC()
-		series[name] = append(series[name], s)
+		ss := make([]Sample, len(times))
+		for k := range times {
+			ss[k] = Sample{Time: times[k].UTC(), Value: vals[k]}
+		}
+		// The sample before, those within, the sample after: in time
+		// order as the statement reads them, which SQL does not promise.
+		if !slices.IsSortedFunc(ss, func(a, b Sample) int { return a.Time.Compare(b.Time) }) {
+			slices.SortFunc(ss, func(a, b Sample) int { return a.Time.Compare(b.Time) })
+		}
+		if series[i-1] == nil {
+			series[i-1] = map[string][]Sample{}
+		}
+		series[i-1][name] = ss
 	}
 	if err := rows.Err(); err != nil {
-		return Readings{}, fmt.Errorf("read readings of source %d: %w", sourceID, err)
+		return nil, fmt.Errorf("read readings of %d sessions: %w", len(ws), err)
 	}
-	r := Readings{Energy: series["energy_import"], Power: series["power_import"], Current: series["current_import"]}
-	if len(r.Power) == 0 {
-		r.Power = sumPhases(series["power_import_l1"], series["power_import_l2"], series["power_import_l3"])
+	for i, m := range series {
+		r := Readings{Energy: m["energy_import"], Power: m["power_import"], Current: m["current_import"]}
+		if len(r.Power) == 0 {
+			r.Power = sumPhases(m["power_import_l1"], m["power_import_l2"], m["power_import_l3"])
+		}
+		if len(r.Current) == 0 {
+			r.Current = sumPhases(m["current_import_l1"], m["current_import_l2"], m["current_import_l3"])
+		}
+		out[i] = r
 	}
-	if len(r.Current) == 0 {
-		r.Current = sumPhases(series["current_import_l1"], series["current_import_l2"], series["current_import_l3"])
-	}
-	return r, nil
+	return out, nil
 }
 
 // sumPhases adds per-phase samples taken at the same instant.

@@ -72,8 +72,10 @@ func TestPanickingPricingIsQuarantined(t *testing.T) {
 	f.source("CB-1/1", "UTC")
 	f.tariffs.set(testTariff(t, "UTC", `[{"price_components":[{"type":"ENERGY","price":0.30,"step_size":1}]}]`), "tar_x@1")
 	pt := &poisonTariffs{fakeTariffs: f.tariffs}
+	// One worker loop: with a lease this short, a second loop could claim
+	// the session again while the first is still counting its failure.
 	svc := NewService(f.pool, f.svc.resolver, f.svc.readings, pt,
-		Config{PollInterval: 5 * time.Millisecond, Lease: 5 * time.Millisecond, MaxPricingAttempts: 3})
+		Config{PollInterval: 5 * time.Millisecond, Lease: 5 * time.Millisecond, MaxPricingAttempts: 3, Concurrency: 1})
 	pt.poison.Store(1)
 	id := f.completedSession(svc, "tx-panic")
 	panics := testutil.ToFloat64(recovery.Panics.WithLabelValues("session_pricing"))

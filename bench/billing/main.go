@@ -29,6 +29,16 @@
 // sessions_priced_s is N over the time from starting the server to no
 // session being left completed (polled). Every session must be priced.
 //
+// Then the pure engine on the same sessions, in this process: every priced
+// session's stored CDR (its charging periods) and the tariff version it was
+// priced with are read and parsed first, then CDR.Reprice — the engine call
+// the worker makes once it has built a session's periods — prices them all
+// on as many goroutines as the machine has cores, three times; each total
+// must equal the stored one. pricing_efficiency is sessions_priced_s over
+// the median engine rate: the share of the engine's speed the service
+// keeps end to end, with reading readings, building periods, rendering the
+// CDR and writing the result all counted on its side.
+//
 // Then, -runs times, after an untimed round: the baseline, a COPY of the
 // export's own statement (same columns, joins, filter and order) to
 // io.Discard through pgconn.CopyTo, in text format; and GET
@@ -256,6 +266,25 @@ func run(ctx context.Context, cfg config) error {
 		benchutil.Ms(pricingCPU.server)/float64(l.sessions), benchutil.Ms(pricingCPU.db)/float64(l.sessions))
 	warnBusy("pricing", pricingCPU, pricing)
 
+	// The pure engine on the same sessions, on as many goroutines as the
+	// server had cores.
+	priced, err := loadPriced(ctx, pool, tenantID)
+	if err != nil {
+		return err
+	}
+	var engineRates []float64
+	for range 3 {
+		r, err := engineRate(priced, runtime.NumCPU())
+		if err != nil {
+			return err
+		}
+		engineRates = append(engineRates, r)
+	}
+	engine := benchutil.Median(engineRates)
+	efficiency := pricedRate / engine
+	fmt.Printf("engine: CDR.Reprice of the %d sessions' stored charging periods with their tariff version on %d goroutines: %.0f sessions/s (median of 3); pricing_efficiency %.3f\n",
+		len(priced), runtime.NumCPU(), engine, efficiency)
+
 	// The export and its baseline. Pricing left a dead version of every
 	// session behind; vacuum as autovacuum would before a billing run.
 	if _, err := pool.Exec(ctx, "VACUUM ANALYZE sessions"); err != nil {
@@ -327,8 +356,8 @@ func run(ctx context.Context, cfg config) error {
 	ndjsonRatio, arrowRatio := benchutil.Median(ratios(ndjson, baseline)), benchutil.Median(ratios(arrow, baseline))
 	fmt.Printf("result: %.0f sessions priced/s; export NDJSON %.0f rows/s (%.2f × COPY), Arrow %.0f rows/s (%.2f × COPY); COPY text %.0f rows/s, binary %.0f rows/s\n",
 		pricedRate, ndjsonRate, ndjsonRatio, arrowRate, arrowRatio, baseRate, binaryRate)
-	fmt.Printf("sessions=%d sessions_priced_s=%.0f export_ndjson_rows_s=%.0f export_arrow_rows_s=%.0f baseline_copy_rows_s=%.0f ndjson_ratio=%.2f arrow_ratio=%.2f export_peak_rss_mb=%.0f\n",
-		l.sessions, pricedRate, ndjsonRate, arrowRate, baseRate, ndjsonRatio, arrowRatio, peakRSS)
+	fmt.Printf("sessions=%d sessions_priced_s=%.0f pricing_efficiency=%.3f export_ndjson_rows_s=%.0f export_arrow_rows_s=%.0f baseline_copy_rows_s=%.0f ndjson_ratio=%.2f arrow_ratio=%.2f export_peak_rss_mb=%.0f\n",
+		l.sessions, pricedRate, efficiency, ndjsonRate, arrowRate, baseRate, ndjsonRatio, arrowRatio, peakRSS)
 	return nil
 }
 

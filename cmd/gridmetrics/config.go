@@ -291,6 +291,8 @@ func (c *Config) bindServer(b *binder) {
 	b.duration(&c.Sessions.PollInterval, "session-poll-interval", c.Sessions.PollInterval, "how often the pricing worker looks for completed sessions it was not woken for")
 	b.duration(&c.Sessions.MaxSkew, "session-max-skew", c.Sessions.MaxSkew, "how far ahead of the server clock a session's start, stop or state change may be")
 	b.int(&c.Sessions.MaxPricingAttempts, "session-max-pricing-attempts", c.Sessions.MaxPricingAttempts, "failed or panicking pricing attempts after which a session is quarantined as failed (a reprice revives it)")
+	b.int(&c.Sessions.Batch, "session-pricing-batch", c.Sessions.Batch, "completed sessions the pricing worker claims, reads and stores at once")
+	b.int(&c.Sessions.Concurrency, "session-pricing-concurrency", c.Sessions.Concurrency, "batches the pricing worker prices at once, each on a connection of the jobs pool")
 	b.bool(&c.RunRollups, "rollup-jobs", true, "run the rollup cron jobs in this process (replicas share them through an advisory lock)")
 	rollupDefaults := rollups.Config{}.WithDefaults()
 	c.Rollups.Specs = map[string]string{}

@@ -291,7 +291,7 @@ func demoSummary(sessions []demoSession) string {
 // (start, then stop when the car leaves) and prices them all, so the
 // billing pull has something real to serve.
 func demoSessions(ctx context.Context, pool *pgxpool.Pool, resolver *sources.Resolver, readings *ingest.Service, tenantID int64, list []demoSession) error {
-	svc := sessions.NewService(pool, resolver, readings, assignedTariffs{tariffs.NewStore(pool)},
+	svc := sessions.NewService(pool, resolver, readings, assignedTariffs{tariffs.NewStore(pool), tariffs.NewCache(0)},
 		sessions.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	for i, s := range list {
 		start, stop := s.meterStartWh, s.meterStopWh

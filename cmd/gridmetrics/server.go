@@ -151,9 +151,10 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	tariffStore := tariffs.NewStore(m.pools.read)
 	tariffs.Mount(v1, tariffStore)
 	costs.Mount(v1, &costs.Service{Tariffs: tariffStore, Sources: sourceStore, Meters: costs.QueryMeters{Query: queryService}})
-	m.sessions = sessions.NewService(m.pools.read, resolver, ingestService, assignedTariffs{tariffStore}, m.sessionsConfig())
+	tariffCache := tariffs.NewCache(0) // shared by requests and the pricing worker
+	m.sessions = sessions.NewService(m.pools.read, resolver, ingestService, assignedTariffs{tariffStore, tariffCache}, m.sessionsConfig())
 	ingestService.Signed = m.sessions // MeterValues' signed values go to their session
-	m.pricing = m.sessions.OnPool(m.pools.job, assignedTariffs{tariffs.NewStore(m.pools.job)})
+	m.pricing = m.sessions.OnPool(m.pools.job, assignedTariffs{tariffs.NewStore(m.pools.job), tariffCache})
 	m.pricing.StartWorker()
 	sessions.Mount(v1, m.sessions, m.Log)
 	// Recording a state is one short insert on the ingest path, beside the
@@ -303,22 +304,6 @@ func (m *Main) queryConfig() query.Config {
 	cfg := m.Config.Query
 	cfg.Logger = m.Log
 	return cfg
-}
-
-// assignedTariffs finds a session's tariff among the tariff store's
-// assignments: the charging tariff version assigned to the source at the
-// instant, referred to as "tar_…@version".
-type assignedTariffs struct{ st *tariffs.Store }
-
-func (a assignedTariffs) TariffAt(ctx context.Context, tenantID, sourceID int64, at time.Time) (*tariffs.Tariff, string, error) {
-	vs, err := a.st.AssignedTariffs(ctx, tenantID, sourceID, tariffs.KindCharging, at, at.Add(time.Microsecond))
-	if err != nil {
-		return nil, "", err
-	}
-	if len(vs) == 0 {
-		return nil, "", sessions.ErrNoTariff
-	}
-	return vs[0].Tariff, fmt.Sprintf("%s@%d", vs[0].TariffID, vs[0].Version), nil
 }
 
 func (m *Main) sessionsConfig() sessions.Config {
