@@ -18,6 +18,16 @@ import (
 	"github.com/apache/arrow/go/v17/arrow/memory"
 )
 
+// The Arrow decoder reads the stream's messages straight from the body and
+// its columns by type, instead of the stock ipc.Reader over a bytes.Reader
+// with a generic walk of each record. Measured against that stock path
+// reading the same 10,000-row streams into the same rows, in turns in the
+// same run (decode_baseline_test.go): the stock path takes 4.1× as long
+// with utf8 text and 2.8× with dictionaries (medians of three runs;
+// 2.8–4.9× and 2.2–4.0×), validation included on this side only.
+//
+//	go test -run '^$' -bench 'DecodeArrow/.*-vs-' -benchtime 60x -count 3 ./ingest
+
 // Arrow streams may be compressed, so the memory a body decodes into is
 // bounded by arrowMemoryBase + arrowMemoryFactor × its size: enough for any
 // real compression ratio of readings, not for a few bytes that claim

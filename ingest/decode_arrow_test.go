@@ -675,4 +675,12 @@ func BenchmarkDecodeArrow(b *testing.B) {
 	b.Run("dictionary", func(b *testing.B) {
 		decodeBench(b, DecodeArrow, decodeBenchArrow(b, rows, true, len(rows)), len(rows))
 	})
+	// The same streams through the stock ipc.Reader record path
+	// (decode_baseline_test.go).
+	b.Run("utf8-vs-ipc-reader", func(b *testing.B) {
+		baselineBench(b, DecodeArrow, decodeStockArrow, decodeBenchArrow(b, rows, false, len(rows)), len(rows))
+	})
+	b.Run("dictionary-vs-ipc-reader", func(b *testing.B) {
+		baselineBench(b, DecodeArrow, decodeStockArrow, decodeBenchArrow(b, rows, true, len(rows)), len(rows))
+	})
 }

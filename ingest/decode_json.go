@@ -16,6 +16,14 @@ import (
 // allocations and about a microsecond per row, which the ingest path cannot
 // afford (DESIGN.md §8). It never builds a tree; it walks the body once,
 // keeping only the rows and the strings they need.
+//
+// Measured against encoding/json decoding the same 10,000-row bodies into
+// equivalent structs, in turns in the same run (decode_baseline_test.go):
+// encoding/json takes 5.0× as long for readings and 7.9× for compact
+// series (medians of three runs; 4.5–6.4× and 7.3–10.6×), validation
+// included on this side only.
+//
+//	go test -run '^$' -bench 'DecodeJSON/.*-vs-' -benchtime 60x -count 3 ./ingest
 
 // maxJSONDepth bounds the nesting of values inside a row, so that skipping an
 // unknown field cannot recurse without limit.

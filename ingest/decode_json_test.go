@@ -580,4 +580,7 @@ func BenchmarkDecodeJSON(b *testing.B) {
 	rows := decodeBenchRows(10_000)
 	b.Run("readings", func(b *testing.B) { decodeBench(b, DecodeJSON, decodeBenchJSON(rows), len(rows)) })
 	b.Run("series", func(b *testing.B) { decodeBench(b, DecodeJSON, decodeBenchSeries(rows), len(rows)) })
+	// The same bodies against encoding/json (decode_baseline_test.go).
+	b.Run("readings-vs-encoding-json", func(b *testing.B) { baselineBench(b, DecodeJSON, decodeStdJSON, decodeBenchJSON(rows), len(rows)) })
+	b.Run("series-vs-encoding-json", func(b *testing.B) { baselineBench(b, DecodeJSON, decodeStdJSON, decodeBenchSeries(rows), len(rows)) })
 }
