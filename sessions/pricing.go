@@ -370,7 +370,9 @@ func (svc *Service) Get(ctx context.Context, tenantID int64, publicID string) (D
 	return d, nil
 }
 
-// CDR returns the OCPI CDR of a priced session.
+// CDR returns the OCPI CDR of a priced session. A CDR that is not valid
+// OCPI (data it needs is missing: cdrProblems) is a CDR_INCOMPLETE error
+// naming the problems, never served as if it were valid.
 func (svc *Service) CDR(ctx context.Context, tenantID int64, publicID string) (json.RawMessage, error) {
 	s, err := svc.store.Get(ctx, tenantID, publicID)
 	if err != nil {
@@ -378,6 +380,9 @@ func (svc *Service) CDR(ctx context.Context, tenantID int64, publicID string) (j
 	}
 	if s.CDR == nil {
 		return nil, api.Errorf(api.CodeNotFound, "session %s has no CDR: it is %s", publicID, s.Status)
+	}
+	if problems := s.cdrProblems(); len(problems) > 0 {
+		return nil, incompleteCDR(publicID, problems)
 	}
 	return s.CDR, nil
 }

@@ -99,20 +99,22 @@ func newFixture(t *testing.T) *fixture {
 	resolver := sources.NewResolver(srcs)
 	ft := &fakeTariffs{}
 	svc := NewService(pool, resolver, sqlReadings{pool, resolver}, ft, Config{})
-	return &fixture{t: t, pool: pool, svc: svc, tenant: ten.ID, tariffs: ft, sources: srcs, ctx: ctx}
+	f := &fixture{t: t, pool: pool, svc: svc, tenant: ten.ID, tariffs: ft, sources: srcs, ctx: ctx}
+	t.Cleanup(f.checkCDRs)
+	return f
 }
 
-// source registers a connector with metadata that makes its CDRs valid
-// OCPI, and returns its internal id.
+// source registers a connector of the site depot-1, both described fully
+// enough for valid OCPI CDRs, and returns its internal id.
 func (f *fixture) source(externalID, zone string) int64 {
 	f.t.Helper()
 	s, err := f.sources.Create(f.ctx, f.tenant, sources.NewSource{ExternalID: externalID, Kind: sources.KindConnector, Timezone: zone,
-		SiteID: ptrTo("depot-1"), Metadata: json.RawMessage(`{"address":"Hauptstr. 1","city":"Berlin","country":"DEU",
-		"latitude":"52.52","longitude":"13.405","connector_standard":"IEC_62196_T2","connector_format":"SOCKET",
-		"connector_power_type":"AC_3_PHASE"}`)})
+		SiteID: ptrTo("depot-1")})
 	if err != nil {
 		f.t.Fatal(err)
 	}
+	f.describeSite("depot-1")
+	f.describeConnector(s.ID, "IEC_62196_T2", "SOCKET", "AC_3_PHASE")
 	return s.ID
 }
 
@@ -655,7 +657,7 @@ func TestTariffWithoutZoneReadsTheStationZone(t *testing.T) {
 	// to 00:00 UTC — all Friday in UTC): 10.5 kWh × 0.35 + 4.5 kWh × 0.25.
 	tf, err := tariffs.ParseTariff([]byte(`{"country_code":"DE","party_id":"GMX","id":"weekend","currency":"EUR","elements":[
 		{"price_components":[{"type":"ENERGY","price":0.25,"step_size":1}],"restrictions":{"day_of_week":["SATURDAY","SUNDAY"]}},
-		{"price_components":[{"type":"ENERGY","price":0.35,"step_size":1}]}]}`))
+		{"price_components":[{"type":"ENERGY","price":0.35,"step_size":1}]}],"last_updated":"2024-01-01T00:00:00Z"}`))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -210,6 +210,10 @@ type Summary struct {
 	// SignatureState is the weakest status of the session's signed meter
 	// values (SignatureState); set on a single session's answer only.
 	SignatureState ocmf.Status `json:"signature_state,omitempty"`
+	// CDRProblems names what keeps the session's CDR from being valid
+	// OCPI 2.2.1 and where to set it (cdrProblems); GET …/cdr refuses such
+	// a CDR. Set on a single session's answer only, when there are any.
+	CDRProblems []string `json:"cdr_problems,omitempty"`
 }
 
 func nonEmpty(s string) *string {
@@ -231,6 +235,7 @@ func (s *Session) Summary() Summary {
 		EnergyKWh: s.EnergyKWh, ChargingHours: s.ChargingHours, ParkingHours: s.ParkingHours,
 		TotalExclVAT: s.TotalExclVAT, TotalInclVAT: s.TotalInclVAT,
 		PricedAt: utcPtr(s.PricedAt), CreatedAt: s.CreatedAt.UTC(), UpdatedAt: s.UpdatedAt.UTC(), Version: s.Version,
+		CDRProblems: s.cdrProblems(),
 	}
 }
 

@@ -319,10 +319,19 @@ type Pricing struct {
 	CDR func(lastUpdated time.Time, count int) ([]byte, error)
 }
 
-// same reports whether storing p would change nothing in s.
+// same reports whether storing p would change nothing in s: the same
+// result and, for a priced session, the same CDR (rendered as it was: its
+// site or connector may have been described since).
 func (p *Pricing) same(s *Session) bool {
-	return s.Status == p.Status && s.FailureReason == p.FailureReason && s.TariffRef == p.TariffRef &&
-		s.Currency == p.Currency && string(s.Price) == string(p.Price)
+	if s.Status != p.Status || s.FailureReason != p.FailureReason || s.TariffRef != p.TariffRef ||
+		s.Currency != p.Currency || string(s.Price) != string(p.Price) {
+		return false
+	}
+	if p.Status != StatusPriced || p.CDR == nil || s.PricedAt == nil {
+		return true
+	}
+	cdr, err := p.CDR(*s.PricedAt, s.PriceCount)
+	return err == nil && string(cdr) == string(s.CDR)
 }
 
 // errStale says a session changed since it was read for pricing.

@@ -233,6 +233,9 @@ func (ct *contractTransport) checkResponse(req *http.Request, res *http.Response
 	if ok, errs := v.ValidateHttpResponse(check, &copyRes); !ok {
 		return ct.recordLocked(req, fmt.Sprintf("response %d", res.StatusCode), errs)
 	}
+	if err := checkOCPI(req, res.StatusCode, raw); err != nil {
+		return ct.recordLocked(req, fmt.Sprintf("response %d", res.StatusCode), []*valerrors.ValidationError{{Message: err.Error()}})
+	}
 	return nil
 }
 

@@ -50,7 +50,7 @@ func (e ocppEnv) chargeBox(c client, box, password string) {
 	e.t.Helper()
 	expect(e.t, "create charger "+box, c.do("POST", "/v1/sources", fmt.Sprintf(`{"external_id":%q,"kind":"charger","site_id":"depot-1",
 		"metadata":{"location_id":"LOC-1","address":"Hauptstr. 1","city":"Berlin","postal_code":"10115","country":"DEU",
-		"latitude":"52.520","longitude":"13.405","connector_standard":"IEC_62196_T2","connector_format":"SOCKET",
+		"latitude":"52.520000","longitude":"13.405000","connector_standard":"IEC_62196_T2","connector_format":"SOCKET",
 		"connector_power_type":"AC_3_PHASE"}}`, box)), 201, "")
 	expect(e.t, "set password of "+box, c.do("PUT", "/v1/sources/"+box+"/ocpp-password", fmt.Sprintf(`{"password":%q}`, password)), 204, "")
 }

@@ -93,7 +93,7 @@ func (e sessionEnv) charger(box string) {
 	e.t.Helper()
 	r := e.admin.do("POST", "/v1/sources", fmt.Sprintf(`{"external_id":%q,"kind":"charger","site_id":"depot-1","timezone":"Europe/Berlin",
 		"metadata":{"location_id":"LOC-1","address":"Hauptstr. 1","city":"Berlin","postal_code":"10115","country":"DEU",
-		"latitude":"52.520","longitude":"13.405","connector_standard":"IEC_62196_T2","connector_format":"SOCKET",
+		"latitude":"52.520000","longitude":"13.405000","connector_standard":"IEC_62196_T2","connector_format":"SOCKET",
 		"connector_power_type":"AC_3_PHASE"}}`, box))
 	expect(e.t, "create charger "+box, r, 201, "")
 }

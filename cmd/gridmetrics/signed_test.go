@@ -55,7 +55,8 @@ func TestSignedMeterValuesEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := e.admin.do("POST", "/v1/sources", `{"external_id":"CB-SIG","kind":"charger","site_id":"depot-1","timezone":"Europe/Berlin",
-		"metadata":{"location_id":"LOC-1","country":"DEU"}}`)
+		"metadata":{"location_id":"LOC-1","address":"Hauptstr. 1","city":"Berlin","country":"DEU","latitude":"52.520000",
+		"longitude":"13.405000","connector_standard":"IEC_62196_T2","connector_format":"SOCKET","connector_power_type":"AC_3_PHASE"}}`)
 	expect(t, "create charger", r, 201, "")
 	box := r.data()["id"].(string)
 	// The charge box's key, through its route: checked, bounded, admin only.
