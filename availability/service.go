@@ -248,7 +248,7 @@ func (s *Service) fold(ctx context.Context, f *Fold, rd Reader, sourceID int64, 
 // grid draws the answer's buckets in zone tz, at most MaxBuckets of them;
 // no bucket is one bucket over the whole range.
 func (s *Service) grid(r query.Range, tz string) (query.Buckets, *time.Location, error) {
-	loc, err := query.LoadZone(tz)
+	loc, err := api.ParseZone("tz", tz)
 	if err != nil {
 		return query.Buckets{}, nil, err
 	}

@@ -3,7 +3,6 @@ package costs
 import (
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -38,37 +37,20 @@ var (
 )
 
 func costRequest(c *fiber.Ctx, allowed []string) (Request, error) {
-	var err error
-	c.Context().QueryArgs().VisitAll(func(k, _ []byte) {
-		if name := string(k); err == nil && !strings.HasPrefix(name, "_") && !slices.Contains(allowed, name) {
-			err = api.Validation(name, "unknown parameter (this route takes %s)", strings.Join(allowed, ", "))
-		}
-	})
-	if err != nil {
+	if err := api.RejectUnknownParams(c, allowed); err != nil {
 		return Request{}, err
 	}
 	r := Request{Bucket: strings.Clone(c.Query("bucket")), TZ: strings.Clone(c.Query("tz")), TariffID: strings.Clone(c.Query("tariff_id"))}
-	for _, p := range []struct {
-		name string
-		dst  *time.Time
-	}{{"from", &r.From}, {"to", &r.To}} {
-		s := c.Query(p.name)
-		if s == "" {
-			continue
-		}
-		// An unescaped "+" of an offset arrives as a space.
-		s = strings.ReplaceAll(s, " ", "+")
-		if *p.dst, err = time.Parse(time.RFC3339Nano, s); err != nil {
-			return Request{}, api.Validation(p.name, "%q is not an RFC 3339 time", s)
-		}
+	var err error
+	if r.From, err = api.QueryTime(c, "from"); err != nil {
+		return Request{}, err
+	}
+	if r.To, err = api.QueryTime(c, "to"); err != nil {
+		return Request{}, err
 	}
 	if slices.Contains(allowed, "breakdown") {
-		switch b := c.Query("breakdown"); b {
-		case "", "false", "0":
-		case "true", "1":
-			r.Breakdown = true
-		default:
-			return Request{}, api.Validation("breakdown", "%q is not true or false", b)
+		if r.Breakdown, err = api.QueryBool(c, "breakdown"); err != nil {
+			return Request{}, err
 		}
 	}
 	return r, nil

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/govalues/decimal"
@@ -98,22 +97,11 @@ func (r *Request) validate() error {
 		r.Bucket = BucketMonth
 	}
 	if r.TZ != "" {
-		if _, err := zoneOf("tz", r.TZ); err != nil {
+		if _, err := api.ParseZone("tz", r.TZ); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-func zoneOf(field, name string) (*time.Location, error) {
-	if name == "Local" || !strings.Contains(name, "/") && name != "UTC" {
-		return nil, api.Validation(field, "%q is not an IANA time zone such as Europe/Berlin or UTC", name)
-	}
-	loc, err := time.LoadLocation(name)
-	if err != nil {
-		return nil, api.Validation(field, "%q is not an IANA time zone such as Europe/Berlin or UTC", name)
-	}
-	return loc, nil
 }
 
 // meter is one source being priced and the stretches that price it.
@@ -312,7 +300,7 @@ func (s *Service) price(ctx context.Context, sn MeterSnapshot, tenantID int64, o
 	default:
 		tz = defaultTZ
 	}
-	loc, err := zoneOf("tz", tz)
+	loc, err := api.ParseZone("tz", tz)
 	if err != nil {
 		return err
 	}

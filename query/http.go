@@ -58,43 +58,14 @@ var (
 	latestParams   = []string{"source", "metric", "format"}
 )
 
-func checkParams(c *fiber.Ctx, allowed []string) error {
-	var err error
-	c.Context().QueryArgs().VisitAll(func(k, _ []byte) {
-		name := string(k)
-		if err == nil && !strings.HasPrefix(name, "_") && !contains(allowed, name) {
-			err = api.Validation(name, "unknown parameter (this route takes %s)", strings.Join(allowed, ", "))
-		}
-	})
-	return err
-}
-
 // param returns a query parameter. Fiber's values point into the
 // request's buffer; answers stream after the handler returns and keep
 // some of them (the zone's name, the bucket), so they are copied.
 func param(c *fiber.Ctx, name string) string { return strings.Clone(c.Query(name)) }
 
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
 func timeParam(c *fiber.Ctx, name string) (time.Time, error) {
-	s := param(c, name)
-	if s == "" {
-		return time.Time{}, nil
-	}
-	// An unescaped "+" of an offset arrives as a space.
-	s = strings.ReplaceAll(s, " ", "+")
-	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		return time.Time{}, api.Validation(name, "%q is not an RFC 3339 time such as 2025-01-31T00:00:00Z", s)
-	}
-	return t.Truncate(time.Microsecond), nil // the database keeps microseconds
+	t, err := api.QueryTime(c, name)
+	return t.Truncate(time.Microsecond), err // the database keeps microseconds
 }
 
 func rangeOf(c *fiber.Ctx) (Range, error) {
@@ -122,7 +93,7 @@ func rangeOf(c *fiber.Ctx) (Range, error) {
 // answers (availability) use it. The range is not validated yet
 // (Range.Validate).
 func ParseRange(c *fiber.Ctx, allowed []string) (Range, error) {
-	if err := checkParams(c, allowed); err != nil {
+	if err := api.RejectUnknownParams(c, allowed); err != nil {
 		return Range{}, err
 	}
 	return rangeOf(c)
@@ -132,7 +103,7 @@ func ParseRange(c *fiber.Ctx, allowed []string) (Range, error) {
 // rangedRequest checks a series request's parameters and reads its format
 // and time range.
 func rangedRequest(c *fiber.Ctx, allowed []string) (Format, Range, error) {
-	if err := checkParams(c, allowed); err != nil {
+	if err := api.RejectUnknownParams(c, allowed); err != nil {
 		return "", Range{}, err
 	}
 	f, err := formatOf(c)
@@ -364,7 +335,7 @@ func (h handlers) siteEnergy(c *fiber.Ctx) error {
 }
 
 func (h handlers) stats(c *fiber.Ctx) error {
-	if err := checkParams(c, rangeParams); err != nil {
+	if err := api.RejectUnknownParams(c, rangeParams); err != nil {
 		return err
 	}
 	if err := jsonOnly(c); err != nil {
@@ -389,7 +360,7 @@ func (h handlers) stats(c *fiber.Ctx) error {
 }
 
 func (h handlers) latest(c *fiber.Ctx) error {
-	if err := checkParams(c, latestParams); err != nil {
+	if err := api.RejectUnknownParams(c, latestParams); err != nil {
 		return err
 	}
 	if err := jsonOnly(c); err != nil {

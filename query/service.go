@@ -19,7 +19,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -154,7 +153,7 @@ func (r Range) validate() error {
 		}
 	}
 	if r.TZ != "" {
-		if _, err := loadZone(r.TZ); err != nil {
+		if _, err := api.ParseZone("tz", r.TZ); err != nil {
 			return err
 		}
 	}
@@ -165,23 +164,6 @@ func (r Range) validate() error {
 // required and ordered, a known bucket, an IANA zone. Other ranged answers
 // (availability) use it, so that every route reads a range alike.
 func (r Range) Validate() error { return r.validate() }
-
-// LoadZone is the zone rule of the query routes (loadZone), for other
-// ranged answers.
-func LoadZone(name string) (*time.Location, error) { return loadZone(name) }
-
-// loadZone accepts IANA names only: "Local" depends on the server and
-// abbreviations like "CET" are ambiguous.
-func loadZone(name string) (*time.Location, error) {
-	if name == "" || name == "Local" || !strings.Contains(name, "/") && name != "UTC" {
-		return nil, api.Validation("tz", "%q is not an IANA time zone such as Europe/Berlin or UTC", name)
-	}
-	loc, err := time.LoadLocation(name)
-	if err != nil {
-		return nil, api.Validation("tz", "%q is not an IANA time zone such as Europe/Berlin or UTC", name)
-	}
-	return loc, nil
-}
 
 // grid draws the buckets of a validated range in loc, refusing more than
 // limit of them.
@@ -314,7 +296,7 @@ func (s *Service) source(ctx context.Context, tenantID int64, id, tz string) (so
 	if tz == "" {
 		tz = src.Timezone
 	}
-	loc, err := loadZone(tz)
+	loc, err := api.ParseZone("tz", tz)
 	return src, loc, err
 }
 
@@ -680,7 +662,7 @@ func (s *Service) SiteEnergy(ctx context.Context, tenantID int64, q SiteEnergyQu
 			tz = members[0].Timezone
 		}
 	}
-	loc, err := loadZone(tz)
+	loc, err := api.ParseZone("tz", tz)
 	if err != nil {
 		return nil, err
 	}

@@ -113,17 +113,10 @@ func (h handlers) cdr(c *fiber.Ctx) error {
 	return api.OK(c, cdr)
 }
 
-// parseTime reads an optional RFC 3339 query parameter.
+// parseTime reads an optional RFC 3339 query parameter, in UTC.
 func parseTime(c *fiber.Ctx, name string) (time.Time, error) {
-	s := c.Query(name)
-	if s == "" {
-		return time.Time{}, nil
-	}
-	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		return time.Time{}, api.Validation(name, "%q is not an RFC 3339 time", s)
-	}
-	return t.UTC(), nil
+	t, err := api.QueryTime(c, name)
+	return t.UTC(), err
 }
 
 // parseFilter reads the filters shared by the pull and the export: status,

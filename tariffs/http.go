@@ -56,7 +56,7 @@ func (h handlers) list(c *fiber.Ctx) error {
 	if err := checkKind("kind", f.Kind, true); err != nil {
 		return err
 	}
-	if f.Archived, err = boolQuery(c, "archived"); err != nil {
+	if f.Archived, err = api.QueryBool(c, "archived"); err != nil {
 		return err
 	}
 	list, total, err := h.st.List(c.UserContext(), tenant(c), f, page)
@@ -64,18 +64,6 @@ func (h handlers) list(c *fiber.Ctx) error {
 		return err
 	}
 	return api.List(c, list, api.PagePagination(page, total))
-}
-
-// boolQuery reads a true/false query parameter; absent is false.
-func boolQuery(c *fiber.Ctx, name string) (bool, error) {
-	switch v := c.Query(name); v {
-	case "", "false":
-		return false, nil
-	case "true":
-		return true, nil
-	default:
-		return false, api.Validation(name, "%q must be true or false", v)
-	}
 }
 
 func checkKind(name string, k Kind, emptyOK bool) error {
@@ -128,7 +116,7 @@ func (h handlers) create(c *fiber.Ctx) error {
 
 func (h handlers) get(c *fiber.Ctx) error {
 	if at := c.Query("at"); at != "" {
-		t, err := parseTime("at", at)
+		t, err := api.ParseQueryTime("at", at)
 		if err != nil {
 			return err
 		}
@@ -143,14 +131,6 @@ func (h handlers) get(c *fiber.Ctx) error {
 		return err
 	}
 	return api.OK(c, s)
-}
-
-func parseTime(name, s string) (time.Time, error) {
-	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		return t, api.Validation(name, "%q is not an RFC 3339 time", s)
-	}
-	return t, nil
 }
 
 func (h handlers) update(c *fiber.Ctx) error {
@@ -272,7 +252,7 @@ func (h handlers) priceCDR(c *fiber.Ctx) error {
 	if err := api.DecodeJSON(c, &req); err != nil {
 		return err
 	}
-	strict, err := boolQuery(c, "strict")
+	strict, err := api.QueryBool(c, "strict")
 	if err != nil {
 		return err
 	}
