@@ -278,12 +278,8 @@ func (h handlers) siteEnergy(c *fiber.Ctx) error {
 		return err
 	}
 	q := SiteEnergyQuery{Range: r, Site: strings.Clone(c.Params("site_id")), Kind: param(c, "kind")}
-	switch b := param(c, "breakdown"); b {
-	case "", "false", "0":
-	case "true", "1":
-		q.Breakdown = true
-	default:
-		return api.Validation("breakdown", "%q is not true or false", b)
+	if q.Breakdown, err = api.QueryBool(c, "breakdown"); err != nil {
+		return err
 	}
 	e, err := h.svc.SiteEnergy(c.UserContext(), auth.PrincipalOf(c).TenantID, q)
 	if err != nil {

@@ -22,6 +22,7 @@ func TestQueryParametersReadAlike(t *testing.T) {
 		"/v1/sessions?from=" + plus,
 		"/v1/sessions?updated_since=" + plus,
 		"/v1/tariffs/" + tariffID + "?at=" + plus,
+		"/v1/tariffs?archived=1", // 1 and 0 are switches everywhere, as breakdown's were
 	} {
 		// The contract check reads the query as sent, a space in a
 		// date-time: only the answer is checked against it.
