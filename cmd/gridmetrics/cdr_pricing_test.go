@@ -135,7 +135,7 @@ func TestPriceCDRLenientAndStrict(t *testing.T) {
 	}
 }
 
-// TestPriceCDRHostileInput: strict takes true or false only, and a CDR
+// TestPriceCDRHostileInput: strict takes true or false (1 or 0) only, and a CDR
 // with hundreds of problems pricing does not need is priced with 100
 // warnings and one counting the rest.
 func TestPriceCDRHostileInput(t *testing.T) {
@@ -143,7 +143,7 @@ func TestPriceCDRHostileInput(t *testing.T) {
 	e := newIngestEnv(t)
 	c := client{t, e.base, e.key}
 	cdr := fmt.Sprintf(`{"cdr":%s}`, ocpiExample(t, "cdr_example.json"))
-	for _, v := range []string{"yes", "TRUE", "1", "true%00", strings.Repeat("t", 1000)} {
+	for _, v := range []string{"yes", "TRUE", "on", "2", "true%00", strings.Repeat("t", 1000)} {
 		r := c.doInvalid("POST", "/v1/pricing/cdr?strict="+v, cdr)
 		expect(t, "strict="+v[:min(len(v), 10)], r, 400, "VALIDATION_ERROR")
 		if dig(r.Body, "error", "details", "field") != "strict" {

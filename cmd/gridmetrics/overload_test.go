@@ -4,6 +4,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -12,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/gridmetrics/gridmetrics/schema/dbtest"
 )
@@ -60,6 +63,25 @@ func TestOverloadSheds(t *testing.T) {
 		}
 	}()
 
+	// The database holds the writer (a lock on readings) until the first
+	// request is shed: the queue then fills however fast this machine
+	// decodes, and the rows queued meanwhile are committed once it goes.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	locker, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer locker.Close(context.Background())
+	lockTx, err := locker.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lockTx.Exec(ctx, "LOCK TABLE readings IN SHARE MODE"); err != nil {
+		t.Fatal(err)
+	}
+	var released atomic.Bool
+
 	base := time.Now().Add(-time.Hour).Truncate(time.Second).UTC()
 	lc := newLoadClient(srv.base, key, clients)
 	var (
@@ -68,13 +90,20 @@ func TestOverloadSheds(t *testing.T) {
 		ok, shed atomic.Int64
 	)
 	start := time.Now()
+	go func() {
+		for shed.Load() == 0 && time.Since(start) < 10*time.Second {
+			time.Sleep(10 * time.Millisecond)
+		}
+		_ = lockTx.Rollback(ctx)
+		released.Store(true)
+	}()
 	var wg sync.WaitGroup
 	for c := range clients {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			src := fmt.Sprintf("overload-%02d", c)
-			for seq := 0; time.Since(start) < duration; seq += batchRows {
+			for seq := 0; time.Since(start) < duration || !released.Load(); seq += batchRows {
 				rows := make([]loadRow, batchRows)
 				for i := range rows {
 					// A millisecond apart: however fast the clients, times
