@@ -96,7 +96,7 @@ done
 say "TimescaleDB harness ready on 127.0.0.1:$port (pid $server_pid)"
 
 if [ "$#" -eq 0 ]; then
-  set -- ./schema/... ./auth/... ./sources/... ./ingest/... ./rollups/... ./query/... ./tariffs/... ./sessions/... ./availability/... ./idtags/... ./mqtt/ ./deploy/grafana/
+  set -- ./schema/... ./auth/... ./sources/... ./sites/... ./ingest/... ./rollups/... ./query/... ./tariffs/... ./sessions/... ./availability/... ./idtags/... ./mqtt/ ./deploy/grafana/
 fi
 
 status=0

@@ -16,6 +16,12 @@ import (
 // then migrate on and check what became of it.
 func Migrator(t testing.TB) (*pgx.Conn, *tern.Migrator) {
 	t.Helper()
+	if SchemaIsolation() {
+		// tern resets search_path after each migration, so a migration
+		// stepped through here would escape the test's schema. Every other
+		// test still migrates its schema through every migration.
+		t.Skip("a migration test needs a database of its own; this backend gives each test a schema")
+	}
 	ctx := context.Background()
 	conn, err := NewEmpty(t).Acquire(ctx)
 	if err != nil {
