@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/gridmetrics/gridmetrics/api"
+	"github.com/gridmetrics/gridmetrics/sites"
 	"github.com/gridmetrics/gridmetrics/sources"
 	"github.com/gridmetrics/gridmetrics/tariffs"
 )
@@ -94,13 +95,9 @@ func buildCDR(s *Session, t *tariffs.Tariff, st station, periods []tariffs.Charg
 	}
 }
 
-// OCPI 2.2.1's forms of a country (ISO 3166-1 alpha-3) and of GeoLocation
-// coordinates (Locations module).
-var (
-	countryForm   = regexp.MustCompile(`^[A-Z]{3}$`)
-	latitudeForm  = regexp.MustCompile(`^-?[0-9]{1,2}\.[0-9]{5,7}$`)
-	longitudeForm = regexp.MustCompile(`^-?[0-9]{1,3}\.[0-9]{5,7}$`)
-)
+// countryForm is OCPI 2.2.1's form of a country (ISO 3166-1 alpha-3); the
+// GeoLocation forms are the sites package's.
+var countryForm = regexp.MustCompile(`^[A-Z]{3}$`)
 
 // storedCDR is what cdrProblems reads of a stored CDR: the parts filled
 // from the site, the connector and the tariff.
@@ -208,8 +205,8 @@ func (s *Session) cdrProblems() []string {
 	text("postal_code", l.PostalCode, false, 10, ofSite("postal_code"))
 	text("state", l.State, false, 20, ofSite("state"))
 	form("country", l.Country, countryForm, "an ISO 3166-1 alpha-3 code", ofSite("country"))
-	form("coordinates.latitude", l.Coordinates.Latitude, latitudeForm, "an OCPI latitude (5 to 7 decimals)", ofSite("coordinates"))
-	form("coordinates.longitude", l.Coordinates.Longitude, longitudeForm, "an OCPI longitude (5 to 7 decimals)", ofSite("coordinates"))
+	form("coordinates.latitude", l.Coordinates.Latitude, sites.LatitudePattern, "an OCPI latitude (5 to 7 decimals)", ofSite("coordinates"))
+	form("coordinates.longitude", l.Coordinates.Longitude, sites.LongitudePattern, "an OCPI longitude (5 to 7 decimals)", ofSite("coordinates"))
 	id("evse_uid", l.EvseUID, 36, ofMetadata("evse_uid"))
 	id("evse_id", l.EvseID, 48, ofMetadata("evse_id"))
 	id("connector_id", l.ConnectorID, 36, "name the connector <charge box>/<number>")

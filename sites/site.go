@@ -101,10 +101,10 @@ const (
 	maxOCPILocationID = 36
 )
 
-// OCPI's GeoLocation patterns.
+// OCPI's GeoLocation patterns, which a CDR's coordinates must match too.
 var (
-	latitudePattern  = regexp.MustCompile(`^-?[0-9]{1,2}\.[0-9]{5,7}$`)
-	longitudePattern = regexp.MustCompile(`^-?[0-9]{1,3}\.[0-9]{5,7}$`)
+	LatitudePattern  = regexp.MustCompile(`^-?[0-9]{1,2}\.[0-9]{5,7}$`)
+	LongitudePattern = regexp.MustCompile(`^-?[0-9]{1,3}\.[0-9]{5,7}$`)
 )
 
 func (n *NewSite) validate() error {
@@ -230,10 +230,10 @@ func validateCoordinates(c *Coordinates) error {
 	if c == nil {
 		return nil
 	}
-	if err := validateDegrees("coordinates.latitude", c.Latitude, latitudePattern, 90, "-?[0-9]{1,2}.[0-9]{5,7}, e.g. 52.520008"); err != nil {
+	if err := validateDegrees("coordinates.latitude", c.Latitude, LatitudePattern, 90, "-?[0-9]{1,2}.[0-9]{5,7}, e.g. 52.520008"); err != nil {
 		return err
 	}
-	return validateDegrees("coordinates.longitude", c.Longitude, longitudePattern, 180, "-?[0-9]{1,3}.[0-9]{5,7}, e.g. 13.404954")
+	return validateDegrees("coordinates.longitude", c.Longitude, LongitudePattern, 180, "-?[0-9]{1,3}.[0-9]{5,7}, e.g. 13.404954")
 }
 
 func validateDegrees(field, s string, pattern *regexp.Regexp, limit float64, form string) error {
