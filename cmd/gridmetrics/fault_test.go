@@ -512,20 +512,7 @@ func TestFaultSlowReadsDoNotStarveIngest(t *testing.T) {
 	srv, key := faultServer(t, dbURL, "--db-read-conns", strconv.Itoa(readConns),
 		"--db-read-acquire-timeout", "300ms", "--db-read-statement-timeout", "2s")
 
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	locker, err := pgx.Connect(ctx, dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer locker.Close(context.Background())
-	tx, err := locker.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tx.Exec(ctx, "LOCK TABLE tariffs IN ACCESS EXCLUSIVE MODE"); err != nil {
-		t.Fatal(err)
-	}
+	release := lockTable(t, dbURL, "tariffs", "ACCESS EXCLUSIVE")
 
 	// Readers: four times the read pool, each reading tariffs in a loop.
 	pr := newProbe(srv.base, key)
@@ -569,7 +556,7 @@ func TestFaultSlowReadsDoNotStarveIngest(t *testing.T) {
 	load.finish()
 	// Release the lock before waiting for the readers: a reader stuck on it
 	// for good (a read pool without statement_timeout) ends with it.
-	if err := tx.Rollback(context.Background()); err != nil {
+	if err := release(); err != nil {
 		t.Fatal(err)
 	}
 	close(stopReads)
@@ -601,4 +588,25 @@ func TestFaultSlowReadsDoNotStarveIngest(t *testing.T) {
 	if lost > 0 {
 		t.Errorf("%d acknowledged rows lost", lost)
 	}
+}
+
+// lockTable locks table in mode from a connection of its own, as a slow or
+// stuck transaction would, and returns what releases the lock.
+func lockTable(t *testing.T, dbURL, table, mode string) (release func() error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, "LOCK TABLE "+table+" IN "+mode+" MODE"); err != nil {
+		t.Fatal(err)
+	}
+	return func() error { return tx.Rollback(context.Background()) }
 }

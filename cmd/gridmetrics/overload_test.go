@@ -4,7 +4,6 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -13,8 +12,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/gridmetrics/gridmetrics/schema/dbtest"
 )
@@ -66,20 +63,7 @@ func TestOverloadSheds(t *testing.T) {
 	// The database holds the writer (a lock on readings) until the first
 	// request is shed: the queue then fills however fast this machine
 	// decodes, and the rows queued meanwhile are committed once it goes.
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	locker, err := pgx.Connect(ctx, dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer locker.Close(context.Background())
-	lockTx, err := locker.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := lockTx.Exec(ctx, "LOCK TABLE readings IN SHARE MODE"); err != nil {
-		t.Fatal(err)
-	}
+	release := lockTable(t, dbURL, "readings", "SHARE")
 	var released atomic.Bool
 
 	base := time.Now().Add(-time.Hour).Truncate(time.Second).UTC()
@@ -94,7 +78,7 @@ func TestOverloadSheds(t *testing.T) {
 		for shed.Load() == 0 && time.Since(start) < 10*time.Second {
 			time.Sleep(10 * time.Millisecond)
 		}
-		_ = lockTx.Rollback(ctx)
+		_ = release()
 		released.Store(true)
 	}()
 	var wg sync.WaitGroup
