@@ -10,12 +10,21 @@
 #   scripts/pg.sh stop scratch DIR    stop it (fast shutdown)
 #   scripts/pg.sh crash scratch DIR   stop it as a power cut would
 #                                     (immediate shutdown), for fault tests
+#   scripts/pg.sh standby DIR PORT PRIMARY_PORT
+#                                     ensure a streaming standby of the cluster
+#                                     on PRIMARY_PORT runs in DIR on PORT
+#                                     (pg_basebackup -R when DIR is new); print
+#                                     its URL. stop|crash standby DIR stop it.
 #
 # dev     — .data/pg,     port $GRIDMETRICS_PG_PORT (54329), durable settings
 # test    — .data/pgtest, port $GRIDMETRICS_TEST_PG_PORT (54330), fsync off
 # scratch — DIR (e.g. under .data/), PORT fixed when DIR is created; fsync off but
 #           synchronous commit, so an immediate shutdown loses no committed
 #           transaction. Never installs PostgreSQL: exits 3 without it.
+# standby — DIR, PORT as scratch; a hot standby streaming from 127.0.0.1:PRIMARY_PORT
+#           (whose wal_level, max_wal_senders and pg_hba initdb's defaults allow),
+#           with hot_standby_feedback on so that the primary's vacuum does not
+#           cancel its queries. Never installs PostgreSQL: exits 3 without it.
 #
 # As root the cluster runs as the system user gridmetrics-pg; when that user
 # cannot search the checkout's folders, the cluster lives in
@@ -32,16 +41,18 @@ lock=$root/.data/pg-$profile.lock
 case $profile in
   dev)  dir=$root/.data/pg;     port=${GRIDMETRICS_PG_PORT:-54329} ;;
   test) dir=$root/.data/pgtest; port=${GRIDMETRICS_TEST_PG_PORT:-54330} ;;
-  scratch)
-    if [ -z "${2:-}" ] || { [ $cmd = start ] && [ -z "${3:-}" ]; }; then
-      echo "pg.sh: usage: pg.sh scratch DIR PORT | pg.sh stop|crash scratch DIR" >&2; exit 2
+  scratch|standby)
+    if [ -z "${2:-}" ] || { [ $cmd = start ] && [ -z "${3:-}" ]; } ||
+      { [ $profile = standby ] && [ $cmd = start ] && [ -z "${4:-}" ]; }; then
+      echo "pg.sh: usage: pg.sh scratch DIR PORT | pg.sh standby DIR PORT PRIMARY_PORT | pg.sh stop|crash scratch|standby DIR" >&2; exit 2
     fi
+    primary_port=${4:-}
     mkdir -p "$(dirname "$2")"
     dir=$(cd "$(dirname "$2")" && pwd)/$(basename "$2"); port=${3:-0} ;;
   *) echo "pg.sh: unknown profile $profile (want dev, test or scratch)" >&2; exit 2 ;;
 esac
-if [ $cmd = crash ] && [ "$profile" != scratch ]; then
-  echo "pg.sh: crash stops scratch clusters only" >&2; exit 2
+if [ $cmd = crash ] && [ "$profile" != scratch ] && [ "$profile" != standby ]; then
+  echo "pg.sh: crash stops scratch and standby clusters only" >&2; exit 2
 fi
 data=$dir/data
 db=gridmetrics
@@ -101,7 +112,7 @@ mkdir -p "$root/.data" "$(dirname "$dir")"
 relocate
 [ -L "$dir" ] && dir=$(readlink -f "$dir")
 data=$dir/data
-[ "$profile" = scratch ] && lock=$dir/pg.lock && mkdir -p "$dir"
+case $profile in scratch|standby) lock=$dir/pg.lock && mkdir -p "$dir" ;; esac
 exec 9>"$lock"
 flock 9
 
@@ -115,12 +126,28 @@ if [ $cmd = stop ] || [ $cmd = crash ]; then
   exit 0
 fi
 
-if [ "$profile" = scratch ]; then
+if [ "$profile" = scratch ] || [ "$profile" = standby ]; then
   if [ -z "$(find_bindir)" ]; then log "PostgreSQL is not installed"; exit 3; fi
 else
   install_postgres
 fi
 bindir=$(find_bindir)
+
+if [ "$profile" = standby ] && [ ! -f "$data/PG_VERSION" ]; then
+  log "copying the cluster on port $primary_port into $data (pg_basebackup)"
+  rm -rf "$data" # left by a copy that failed half-way
+  mkdir -p "$dir"
+  chown "$owner" "$dir"
+  # -R writes primary_conninfo and standby.signal; -X stream copies the WAL
+  # written meanwhile, so the copy starts consistent.
+  as_owner "$bindir/pg_basebackup" -h 127.0.0.1 -p "$primary_port" -U gridmetrics -D "$data" \
+    -R -X stream --checkpoint=fast --no-sync >&2
+  {
+    echo "port = $port"
+    echo "hot_standby = on"
+    echo "hot_standby_feedback = on"
+  } | as_owner tee -a "$data/postgresql.conf" >/dev/null
+fi
 
 if [ ! -f "$data/PG_VERSION" ]; then
   log "creating cluster in $data"
@@ -165,6 +192,12 @@ if ! as_owner "$bindir/pg_ctl" -D "$data" status >/dev/null 2>&1; then
     log "could not start the cluster; if port $port is taken by another cluster, stop it or choose another port (GRIDMETRICS_PG_PORT, GRIDMETRICS_TEST_PG_PORT)"
     exit 1
   fi
+fi
+
+if [ "$profile" = standby ]; then
+  # Read-only: the primary's databases arrive by replication.
+  echo "$url"
+  exit 0
 fi
 
 psql() { "$bindir/psql" -X -q -h 127.0.0.1 -p "$port" -U gridmetrics "$@"; }
