@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/gridmetrics/gridmetrics/schema/dbtest"
 )
@@ -218,6 +219,25 @@ func TestThreeSchedulers(t *testing.T) {
 	}
 	if total != rows {
 		t.Fatalf("the runners wrote %d buckets for %d tier rows: some bucket was computed twice", total, rows)
+	}
+	// The metric replicas are summed by: the spans the runners refreshed
+	// add up to each watermark's advance from its start, the oldest data.
+	var oldest time.Time
+	if err := pool.QueryRow(context.Background(), "SELECT min(time) FROM readings").Scan(&oldest); err != nil {
+		t.Fatal(err)
+	}
+	for _, tier := range Tiers {
+		wm, _, err := watermark(context.Background(), pool, tier)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var spans float64
+		for _, r := range runners {
+			spans += testutil.ToFloat64(r.metrics.refreshed.WithLabelValues(tier.Name))
+		}
+		if want := wm.Sub(tier.Floor(oldest)).Seconds(); spans != want {
+			t.Errorf("%s: the runners refreshed %v s in all, the watermark advanced %v s", tier.Name, spans, want)
+		}
 	}
 	checkTiers(t, pool)
 }

@@ -253,6 +253,7 @@ func (r *Runner) refresh(ctx context.Context, conn *pgxpool.Conn, t Tier) error 
 		}
 		r.Buckets.Add(int64(n))
 		r.metrics.buckets.WithLabelValues(t.Name).Add(float64(n))
+		r.metrics.refreshed.WithLabelValues(t.Name).Add(end.Sub(wm).Seconds())
 		wm = end
 	}
 	r.metrics.lag.WithLabelValues(t.Name).Set(r.Now().Sub(wm).Seconds())
