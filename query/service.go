@@ -21,7 +21,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/gridmetrics/gridmetrics/api"
 	"github.com/gridmetrics/gridmetrics/internal/settings"
@@ -95,7 +94,7 @@ type Service struct {
 
 // NewService returns a service reading db; metrics is the catalogue
 // (sources.Store.Metrics).
-func NewService(db *pgxpool.Pool, st *sources.Store, metrics []sources.Metric, cfg Config) *Service {
+func NewService(db DB, st *sources.Store, metrics []sources.Metric, cfg Config) *Service {
 	s := &Service{store: store{db}, sources: st, byName: map[string]sources.Metric{}, byID: map[int16]sources.Metric{}, cfg: cfg.WithDefaults()}
 	for _, m := range metrics {
 		s.byName[m.Name] = m

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/gridmetrics/gridmetrics/rollups"
 )
@@ -16,8 +15,17 @@ import (
 // read-only REPEATABLE READ transaction (a reader): the watermarks, the
 // tier rows and the raw readings it combines come from one snapshot, so a
 // refresh or an ingest committing meanwhile cannot make a piece appear
-// twice or not at all.
-type store struct{ db *pgxpool.Pool }
+// twice or not at all. On a streaming standby this is also what keeps an
+// answer right: the watermarks are the standby's, as replayed with the rows
+// they describe, never the primary's (package standby).
+type store struct{ db DB }
+
+// DB is the database queries read: a pool, or a standby.Router that sends
+// each snapshot to a streaming standby or to the primary.
+type DB interface {
+	BeginTx(ctx context.Context, opts pgx.TxOptions) (pgx.Tx, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
 
 // reader is one request's snapshot.
 type reader struct{ tx pgx.Tx }
