@@ -95,6 +95,15 @@
 // billing job sees — a repeated OCPP event, a reprice to the same result —
 // writes no new version.
 //
+// The pull may read a streaming standby (ReadFromStandby). The rule
+// holds there: the standby replays commits in the primary's order, so it
+// too shows a prefix of each tenant's changes. What a standby can lack is
+// the newest of them, so a page is served there only when the standby's
+// last change is at or past the cursor's position and horizon; otherwise
+// the primary serves it. A cursor from the primary (or from a standby
+// further ahead) can therefore never make a lagging standby end a pull
+// early or serve an older version (TestBillingPullFromStandby).
+//
 // The cost is that session writes of one tenant are serialised: each holds
 // the lock for its own few statements (the pricing itself runs outside, and
 // only its result is written under the lock), so a tenant can still write

@@ -88,6 +88,25 @@ var ArrowSchema = table.Schema(exportColumns, "UTC")
 // end-of-stream marker; over HTTP the answer is aborted as well
 // (api.Stream), so no format's failure looks like a complete export.
 func (svc *Service) Export(ctx context.Context, tenantID int64, f Filter, format ExportFormat, w io.Writer) error {
+	return svc.exportFrom(ctx, svc.exportStore(ctx), tenantID, f, format, w)
+}
+
+// exportStore is where an export reads: the standby while it is usable (an
+// export is one statement, so one snapshot, at most the allowed lag old),
+// else the primary. It is chosen before the answer's headers go out, which
+// say which database served.
+func (svc *Service) exportStore(ctx context.Context) *Store {
+	if sb := svc.standby; sb != nil {
+		ok := sb.Usable()
+		sb.served(ctx, ok)
+		if ok {
+			return sb.Store
+		}
+	}
+	return svc.store
+}
+
+func (svc *Service) exportFrom(ctx context.Context, st *Store, tenantID int64, f Filter, format ExportFormat, w io.Writer) error {
 	tf := table.NDJSON
 	switch format {
 	case FormatCSV:
@@ -101,7 +120,7 @@ func (svc *Service) Export(ctx context.Context, tenantID int64, f Filter, format
 	}
 	flusher, _ := w.(interface{ Flush() error })
 	n := 0
-	err = svc.store.export(ctx, tenantID, f, func(row []exportValue) error {
+	err = st.export(ctx, tenantID, f, func(row []exportValue) error {
 		if err := writeExportRow(tw, row); err != nil {
 			return err
 		}

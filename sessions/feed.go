@@ -82,6 +82,14 @@ func (svc *Service) List(ctx context.Context, tenantID int64, f Filter, cursorTe
 			return Page{}, api.Validation("cursor", "was made for other filters; pass the same filters as the pull that returned it")
 		}
 	}
+	c.Filter = fp
+	if sb := svc.standby; sb != nil && sb.Usable() {
+		p, ok := svc.listStandby(ctx, sb, tenantID, f, c, limit)
+		sb.served(ctx, ok)
+		if ok {
+			return p, nil
+		}
+	}
 	if c.Horizon == 0 {
 		h, err := svc.store.horizon(ctx, tenantID)
 		if err != nil {
@@ -92,7 +100,35 @@ func (svc *Service) List(ctx context.Context, tenantID int64, f Filter, cursorTe
 		}
 		c.Horizon = h
 	}
-	rows, err := svc.store.page(ctx, tenantID, f, c.After, c.Horizon, limit)
+	return svc.page(ctx, svc.store, tenantID, f, c, limit)
+}
+
+// listStandby serves the page at c from the standby when it has replayed
+// every change the cursor was served from: its own last change (read there)
+// is at or past both the cursor's position and its horizon. The standby
+// replays commits in the primary's order, and within a tenant that order is
+// version order (the advisory lock), so what it shows is a prefix of the
+// tenant's changes, as on the primary: when its last change is at or past
+// a version, every change up to that version is there. A cursor made on the
+// primary, or on a standby further ahead, needs more than a lagging standby
+// holds; served there, the page would skip the versions in between and end
+// the pull as if there were none. ok is false when the primary must answer:
+// the standby lags the cursor, or failed.
+func (svc *Service) listStandby(ctx context.Context, sb *Standby, tenantID int64, f Filter, c cursor, limit int) (p Page, ok bool) {
+	h, err := sb.Store.horizon(ctx, tenantID)
+	if err != nil || h < max(c.After, c.Horizon) {
+		return Page{}, false
+	}
+	if c.Horizon == 0 {
+		c.Horizon = h
+	}
+	p, err = svc.page(ctx, sb.Store, tenantID, f, c, limit)
+	return p, err == nil
+}
+
+// page serves the page of the pull at c, whose horizon is set, from st.
+func (svc *Service) page(ctx context.Context, st *Store, tenantID int64, f Filter, c cursor, limit int) (Page, error) {
+	rows, err := st.page(ctx, tenantID, f, c.After, c.Horizon, limit)
 	if err != nil {
 		return Page{}, err
 	}
@@ -103,10 +139,33 @@ func (svc *Service) List(ctx context.Context, tenantID int64, f Filter, cursorTe
 	for i := range rows {
 		out.Sessions = append(out.Sessions, rows[i].Summary())
 	}
-	next := cursor{After: c.Horizon, Filter: fp}
+	next := cursor{After: c.Horizon, Filter: c.Filter}
 	if out.HasMore {
-		next = cursor{After: rows[len(rows)-1].Version, Horizon: c.Horizon, Filter: fp}
+		next = cursor{After: rows[len(rows)-1].Version, Horizon: c.Horizon, Filter: c.Filter}
 	}
 	out.NextCursor = api.EncodeCursor(next)
 	return out, nil
 }
+
+// Standby is a streaming standby the billing pull and the export may read
+// instead of the primary (package standby measures and routes).
+type Standby struct {
+	// Store reads the standby.
+	Store *Store
+	// Usable reports whether the standby may serve now: up, and behind the
+	// primary by at most the allowed lag.
+	Usable func() bool
+	// Served, when set, is told which database served a request's read.
+	Served func(ctx context.Context, standby bool)
+}
+
+func (sb *Standby) served(ctx context.Context, standby bool) {
+	if sb.Served != nil {
+		sb.Served(ctx, standby)
+	}
+}
+
+// ReadFromStandby makes the billing pull and the export read sb while it
+// is usable. Everything else (the lifecycle, the pricing worker, a single
+// session's detail) stays on the primary.
+func (svc *Service) ReadFromStandby(sb Standby) { svc.standby = &sb }

@@ -200,6 +200,7 @@ func (h handlers) export(c *fiber.Ctx) error {
 		return api.Validation("format", "%q is not ndjson, csv or arrow", format)
 	}
 	tenant := tenantOf(c)
+	st := h.svc.exportStore(c.UserContext())
 	c.Set(fiber.HeaderContentType, format.MediaType())
 	c.Status(http.StatusOK)
 	// The rows are read while the body is written, after the handler has
@@ -208,7 +209,7 @@ func (h handlers) export(c *fiber.Ctx) error {
 	api.Stream(c, func(ctx context.Context, w *bufio.Writer) error {
 		ctx, cancel := context.WithTimeout(ctx, exportTimeout)
 		defer cancel()
-		return h.svc.Export(ctx, tenant, f, format, w)
+		return h.svc.exportFrom(ctx, st, tenant, f, format, w)
 	})
 	return nil
 }

@@ -161,6 +161,7 @@ type Service struct {
 	cfg      Config
 	idTags   IDTags     // nil: every id is accepted
 	zones    *zoneCache // tariffs read in a station's zone, compiled once
+	standby  *Standby   // the billing pull and the export read it while usable
 
 	wake    chan struct{}
 	mu      sync.Mutex // guards cancel and stopped

@@ -87,7 +87,12 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	pool := dbtest.New(t)
+	return newFixtureOn(t, dbtest.New(t))
+}
+
+// newFixtureOn is newFixture on a migrated database of the caller's.
+func newFixtureOn(t *testing.T, pool *pgxpool.Pool) *fixture {
+	t.Helper()
 	ctx := context.Background()
 	// OCPP routes register charge boxes on first sight only for tenants
 	// that allow it.
@@ -459,6 +464,12 @@ func TestPricingOfAStaleVersionIsDropped(t *testing.T) {
 func TestBillingPullUnderConcurrentWrites(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
+	testBillingPullUnderConcurrentWrites(t, f, func() *Service { return f.svc })
+}
+
+// testBillingPullUnderConcurrentWrites is the test above on f, each page
+// served by the service lister returns.
+func testBillingPullUnderConcurrentWrites(t *testing.T, f *fixture, lister func() *Service) {
 	f.source("CB-1/1", "UTC")
 	f.svc.store.afterStamp = func() { time.Sleep(time.Duration(rand.IntN(3000)) * time.Microsecond) }
 	var cents atomic.Int64
@@ -552,7 +563,7 @@ func TestBillingPullUnderConcurrentWrites(t *testing.T) {
 		inPull := map[string]bool{}
 		var prev Summary
 		for {
-			page, err := f.svc.List(f.ctx, f.tenant, p.filter, cursor, 7)
+			page, err := lister().List(f.ctx, f.tenant, p.filter, cursor, 7)
 			if err != nil {
 				t.Fatal(err)
 			}
