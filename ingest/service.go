@@ -14,7 +14,9 @@ import (
 // Service validates decoded rows, resolves their sources and hands them to
 // the pipeline, answering once they are committed.
 type Service struct {
-	Pipeline *Pipeline
+	// Pipeline takes the accepted points: the write pipeline itself, or a
+	// durable log in front of it.
+	Pipeline Submitter
 	Resolver *sources.Resolver
 	Catalog  Catalog
 	Limits   Limits
@@ -127,32 +129,41 @@ func sourceRejection(r Row, reason error) RowError {
 
 // MaxRows is the most rows one request (or message) may carry: a submission larger than
 // the queue could never be let in.
-func (s *Service) MaxRows() int { return s.Pipeline.cfg.QueueRows }
+func (s *Service) MaxRows() int { return s.Pipeline.MaxRows() }
 
 func (s *Service) submit(ctx context.Context, points []Point) error {
 	done, err := s.Pipeline.Submit(points)
-	switch {
-	case errors.Is(err, ErrOverloaded):
-		return &api.Error{Code: api.CodeOverloaded, RetryAfter: 1,
-			Message: "ingest queue is full; nothing was stored, retry after the delay"}
-	case errors.Is(err, ErrTooLarge):
-		return &api.Error{Code: api.CodeTooLarge, Message: tooManyRows(s.Pipeline.cfg.QueueRows).Message,
-			Details: map[string]any{"max_rows": s.Pipeline.cfg.QueueRows}}
-	case errors.Is(err, ErrClosed):
-		return &api.Error{Code: api.CodeUnavailable, RetryAfter: 5,
-			Message: "the service is shutting down; nothing was stored, retry"}
-	case err != nil:
-		return err
+	if err != nil {
+		return s.submitError(err)
 	}
 	select {
 	case err := <-done:
 		if err != nil {
-			return fmt.Errorf("write readings: %w", err)
+			return s.submitError(fmt.Errorf("write readings: %w", err))
 		}
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// submitError is the answer to a submission that was refused or failed.
+func (s *Service) submitError(err error) error {
+	switch {
+	case errors.Is(err, ErrOverloaded):
+		return &api.Error{Code: api.CodeOverloaded, RetryAfter: 1,
+			Message: "ingest queue is full; nothing was stored, retry after the delay"}
+	case errors.Is(err, ErrTooLarge):
+		return &api.Error{Code: api.CodeTooLarge, Message: tooManyRows(s.MaxRows()).Message,
+			Details: map[string]any{"max_rows": s.MaxRows()}}
+	case errors.Is(err, ErrClosed):
+		return &api.Error{Code: api.CodeUnavailable, RetryAfter: 5,
+			Message: "the service is shutting down; nothing was stored, retry"}
+	case errors.Is(err, ErrUnavailable):
+		return &api.Error{Code: api.CodeUnavailable, RetryAfter: 2,
+			Message: "the ingest log is unavailable; nothing is known to be stored, retry after the delay"}
+	}
+	return err
 }
 
 func uniqueSources(rows []Row) []string {

@@ -1,0 +1,60 @@
+package natstest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// TestClusterReplicatesAndSurvivesANode starts three nodes, creates an R3
+// stream, kills a node and still publishes, then brings the node back.
+func TestClusterReplicatesAndSurvivesANode(t *testing.T) {
+	c := Start(t, 3)
+	nc, err := nats.Connect(c.URLs(), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "T", Subjects: []string{"t"}, Replicas: 3}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Publish(ctx, "t", []byte("one")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Kill(0); err != nil {
+		t.Fatal(err)
+	}
+	// A new stream leader may take a few seconds to be elected.
+	var pubErr error
+	for end := time.Now().Add(15 * time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+		if _, pubErr = js.Publish(ctx, "t", []byte("two")); pubErr == nil {
+			break
+		}
+	}
+	if pubErr != nil {
+		t.Fatalf("publish with one node down: %v", pubErr)
+	}
+	if err := c.Restart(0); err != nil {
+		t.Fatal(err)
+	}
+	s, err := js.Stream(ctx, "T")
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Msgs != 2 {
+		t.Errorf("stream holds %d messages, want 2", info.State.Msgs)
+	}
+}
