@@ -44,9 +44,10 @@ run: build ## start the database and, when mosquitto is installed, the MQTT brok
 test: test-postgres test-timescale test-fuzz ## the whole suite: on PostgreSQL, then the stores on TimescaleDB, then every fuzz target briefly
 
 .PHONY: test-postgres
-test-postgres: console ## every package against the private PostgreSQL test cluster (and private mosquitto brokers, HAProxy in front of the replica tests, and chromium for the console's browser tests)
+test-postgres: console ## every package against the private PostgreSQL test cluster (and private mosquitto brokers, HAProxy in front of the replica tests, NATS clusters for the ingest log, and chromium for the console's browser tests)
 	@scripts/mosquitto.sh install && \
 	scripts/haproxy.sh install && \
+	scripts/nats.sh install && \
 	scripts/chromium.sh install && \
 	url=$$(scripts/pg.sh test) && \
 	GRIDMETRICS_TEST_DATABASE_URL=$$url $(GO) test -count=1 -race -timeout 20m ./...
