@@ -28,13 +28,19 @@ import (
 )
 
 // serveArgsEnv makes the test binary act as the server: TestMain runs
-// `gridmetrics <args>` instead of the tests. The crash and overload tests
+// `gridmetrics <args>` instead of the tests, the arguments a JSON array
+// (a cron schedule such as "@every 1s" holds a space). The crash and overload tests
 // need a real process, to kill it with SIGKILL and to read its memory.
 const serveArgsEnv = "GRIDMETRICS_TEST_SERVE_ARGS"
 
 func TestMain(m *testing.M) {
-	if args, ok := os.LookupEnv(serveArgsEnv); ok {
-		os.Exit(serveChild(strings.Fields(args)))
+	if encoded, ok := os.LookupEnv(serveArgsEnv); ok {
+		var args []string
+		if err := json.Unmarshal([]byte(encoded), &args); err != nil {
+			fmt.Fprintf(os.Stderr, "%s is not a JSON array of strings: %v\n", serveArgsEnv, err)
+			os.Exit(2)
+		}
+		os.Exit(serveChild(args))
 	}
 	contract.install()
 	code := m.Run()
@@ -78,14 +84,13 @@ func startServerProcess(t *testing.T, dbURL string, extra ...string) *serverProc
 	t.Helper()
 	args := append([]string{"serve", "--database-url", dbURL, "--addr", "127.0.0.1:0",
 		"--log-format", "json", "--log-level", "info", "--rate-limit", "0"}, extra...)
-	for _, a := range args {
-		if strings.ContainsAny(a, " \t\n") {
-			t.Fatalf("server argument %q has white space; %s is split on it", a, serveArgsEnv)
-		}
+	encoded, err := json.Marshal(args)
+	if err != nil {
+		t.Fatal(err)
 	}
 	p := &serverProcess{t: t, logs: newLogTail(), exited: make(chan struct{})}
 	p.cmd = exec.Command(os.Args[0])
-	p.cmd.Env = append(os.Environ(), serveArgsEnv+"="+strings.Join(args, " "))
+	p.cmd.Env = append(os.Environ(), serveArgsEnv+"="+string(encoded))
 	p.cmd.Stdout = io.Discard
 	p.cmd.Stderr = p.logs
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
