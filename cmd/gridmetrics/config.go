@@ -39,6 +39,12 @@ type Config struct {
 	DBMaxConns int
 	// DBPools splits DBMaxConns by class of work (pools.go).
 	DBPools DBPools
+	// ReadDatabaseURL, when set, is a streaming standby of DatabaseURL:
+	// queries, exports and the billing pull read it while it is at most
+	// ReadMaxLag behind (default standby.DefaultMaxLag), and the primary
+	// otherwise (standby.go). Empty, the default, reads the primary.
+	ReadDatabaseURL string
+	ReadMaxLag      time.Duration
 	// Addr is the host:port the API listens on; default 127.0.0.1:8080.
 	Addr string
 	// LogLevel is debug, info (the default), warn or error.
@@ -257,6 +263,7 @@ func (c *Config) bindServer(b *binder) {
 	authDefaults := auth.Config{}.WithDefaults()
 	b.str(&c.Addr, "addr", "127.0.0.1:8080", "address to listen on")
 	c.DBPools.bind(b)
+	c.bindStandby(b)
 	c.HTTP.bind(b, &c.BodyLimit)
 	c.bindOCPPJ(b)
 	c.bindMQTT(b)
@@ -342,6 +349,7 @@ func (c Config) validateServer() error {
 			c.Rollups.Lateness, c.Ingest.InvalidationHorizon))
 	}
 	errs = append(errs, c.HTTP.validate(c.BodyLimit)...)
+	errs = append(errs, c.validateStandby())
 	if err := c.validateMQTT(); err != nil {
 		return err
 	}

@@ -57,6 +57,10 @@ type Main struct {
 	metricsApp  *fiber.App
 	metricsLn   net.Listener
 	metricsDone chan struct{}
+
+	// reads routes queries, exports and the billing pull to a streaming
+	// standby when read-database-url is set (standby.go).
+	reads standbyReads
 }
 
 // Run connects, migrates, and starts serving in the background. It returns
@@ -96,6 +100,10 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		reg.MustRegister(rollups.NewJobsCollector(func(ctx context.Context) ([]schema.Job, error) {
 			return schema.ReadJobs(ctx, m.pools.read)
 		}, m.Log))
+	}
+
+	if err := m.openStandby(bg, reg); err != nil {
+		return err
 	}
 
 	sourceStore := sources.NewStore(m.pools.read)
@@ -142,17 +150,21 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	// The contract, without auth: before the /v1 group's middleware.
 	openapi.Mount(m.app)
 	v1 := m.app.Group("/v1", authn.Middleware())
+	if m.reads.router != nil {
+		v1.Use(servedHeader)
+	}
 	sources.Mount(v1, sourceStore)
 	sites.Mount(v1, sites.NewStore(m.pools.read))
 	ingest.Mount(v1, ingestService)
 	rollups.Mount(v1, m.pools.read)
-	queryService := query.NewService(m.pools.read, sourceStore, metrics, m.queryConfig())
+	queryService := query.NewService(m.queryDB(), sourceStore, metrics, m.queryConfig())
 	query.Mount(v1, queryService)
 	tariffStore := tariffs.NewStore(m.pools.read)
 	tariffs.Mount(v1, tariffStore)
 	costs.Mount(v1, &costs.Service{Tariffs: tariffStore, Sources: sourceStore, Meters: costs.QueryMeters{Query: queryService}})
 	tariffCache := tariffs.NewCache(0) // shared by requests and the pricing worker
 	m.sessions = sessions.NewService(m.pools.read, resolver, ingestService, assignedTariffs{tariffStore, tariffCache}, m.sessionsConfig())
+	m.useStandby(m.sessions)
 	ingestService.Signed = m.sessions // MeterValues' signed values go to their session
 	m.pricing = m.sessions.OnPool(m.pools.job, assignedTariffs{tariffs.NewStore(m.pools.job), tariffCache})
 	m.pricing.StartWorker()
@@ -236,6 +248,7 @@ func (m *Main) Close() error {
 	if m.stopBg != nil {
 		m.stopBg()
 	}
+	m.closeStandby()
 	if m.pools != nil {
 		m.pools.close()
 	}
@@ -246,6 +259,9 @@ func (m *Main) Close() error {
 // is unreachable or the schema is behind.
 func (m *Main) ready(ctx context.Context) (map[string]any, error) {
 	facts := map[string]any{"backend": m.backend, "mqtt": m.mqttFact()}
+	if m.reads.router != nil {
+		facts["standby"] = m.standbyFact()
+	}
 	// The auth pool: what every request needs first, and never held long.
 	st, err := schema.ReadStatus(ctx, m.pools.auth)
 	switch {
