@@ -14,6 +14,7 @@ import (
 	"github.com/gridmetrics/gridmetrics/api"
 	"github.com/gridmetrics/gridmetrics/auth"
 	"github.com/gridmetrics/gridmetrics/ingest"
+	"github.com/gridmetrics/gridmetrics/ingestlog"
 	"github.com/gridmetrics/gridmetrics/mqtt"
 	"github.com/gridmetrics/gridmetrics/ocppj"
 	"github.com/gridmetrics/gridmetrics/query"
@@ -105,6 +106,9 @@ type Config struct {
 	// IngestMaxSkew is how far ahead of the server clock a reading may be
 	// (ingest.Limits.MaxSkew); default 10m.
 	IngestMaxSkew time.Duration
+	// IngestLog is the optional durable ingest log (bindIngestLog); off
+	// without servers.
+	IngestLog ingestlog.Config
 	// MaxAutoConnectors bounds the connectors auto-registration creates
 	// under one charge box (sources.Resolver.MaxAutoChildren).
 	MaxAutoConnectors int
@@ -267,6 +271,7 @@ func (c *Config) bindServer(b *binder) {
 	c.HTTP.bind(b, &c.BodyLimit)
 	c.bindOCPPJ(b)
 	c.bindMQTT(b)
+	c.bindIngestLog(b)
 	b.duration(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a graceful shutdown waits for requests in flight")
 	b.float(&c.RateLimit, "rate-limit", auth.DefaultRateLimit, "requests per second allowed per credential; 0 disables")
 	b.int(&c.RateBurst, "rate-burst", auth.DefaultRateBurst, "requests allowed at once above the rate")
@@ -331,7 +336,7 @@ func (c Config) validateServer() error {
 	// flag is its name in lower case with dashes (ingest.BatchRows is
 	// ingest-batch-rows).
 	errs = append(errs, c.Ingest.Validate(), c.ingestLimits().Validate(), c.Query.Validate(), c.Sessions.Validate(),
-		c.Rollups.Validate(), c.authConfig().Validate(), c.OCPPJ.Validate())
+		c.Rollups.Validate(), c.authConfig().Validate(), c.OCPPJ.Validate(), c.validateIngestLog())
 	if c.MaxAutoConnectors < 1 {
 		errs = append(errs, errors.New("ocpp-max-connectors: must be positive"))
 	}

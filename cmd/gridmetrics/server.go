@@ -20,6 +20,7 @@ import (
 	"github.com/gridmetrics/gridmetrics/costs"
 	"github.com/gridmetrics/gridmetrics/idtags"
 	"github.com/gridmetrics/gridmetrics/ingest"
+	"github.com/gridmetrics/gridmetrics/ingestlog"
 	"github.com/gridmetrics/gridmetrics/mqtt"
 	"github.com/gridmetrics/gridmetrics/ocppj"
 	"github.com/gridmetrics/gridmetrics/openapi"
@@ -41,6 +42,11 @@ type Main struct {
 
 	pools    *pools // one per class of work (pools.go)
 	pipeline *ingest.Pipeline
+
+	// ingestLog, when ingest-log is set, takes the front ends' submissions
+	// and feeds the pipeline (ingestlog.go).
+	ingestLog *ingestlog.Log
+
 	rollups  *rollups.Runner
 	sessions *sessions.Service
 	ocppj    *ocppj.Server     // the chargers' OCPP-J endpoint
@@ -121,8 +127,12 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	go resolver.Listen(bg, m.pools.job, m.Log)
 	ingestMetrics := ingest.NewMetrics(reg)
 	m.pipeline = ingest.NewPipeline(m.pools.writer, m.Config.Ingest, m.Log, ingestMetrics, reg)
+	submitter, err := m.openIngestLog(ctx, reg)
+	if err != nil {
+		return err
+	}
 	ingestService := &ingest.Service{
-		Pipeline: m.pipeline,
+		Pipeline: submitter,
 		Resolver: resolver,
 		Catalog:  ingest.NewCatalog(metrics),
 		Limits:   m.Config.ingestLimits(),
@@ -236,6 +246,8 @@ func (m *Main) Close() error {
 	ctx, cancel := context.WithDeadline(context.Background(), deadline.Add(time.Second))
 	defer cancel()
 	err = errors.Join(err, m.closeMetrics())
+	// The log before the pipeline: its consumer writes through it.
+	err = errors.Join(err, m.closeIngestLog(ctx))
 	if m.pipeline != nil {
 		err = errors.Join(err, m.pipeline.Close(ctx))
 	}

@@ -236,6 +236,17 @@ func (c *Cluster) URLs() string {
 // URL is node i's client URL.
 func (c *Cluster) URL(i int) string { return c.nodes[i].url() }
 
+// Index is the index of the node whose server_name is name (as JetStream
+// names a stream's leader), or -1.
+func (c *Cluster) Index(name string) int {
+	for i, nd := range c.nodes {
+		if nd.name == name {
+			return i
+		}
+	}
+	return -1
+}
+
 // Kill stops node i with SIGKILL, as a crashed machine would.
 func (c *Cluster) Kill(i int) error {
 	nd := c.nodes[i]
