@@ -46,6 +46,7 @@ import (
 type contractTransport struct {
 	next http.RoundTripper
 
+	compiled    sync.Once
 	mu          sync.Mutex // the validator is not documented as safe for concurrent use
 	v           validator.Validator
 	streams     validator.Validator // without reading bodies
@@ -56,35 +57,45 @@ type contractTransport struct {
 	violations  []string
 }
 
-var contract = newContractTransport()
+// contract compiles the document on first use: a server process the test
+// binary runs (serveArgsEnv) checks nothing, and starts seconds sooner
+// without compiling it.
+var contract = &contractTransport{next: http.DefaultTransport, servers: map[string]bool{}}
 
-func newContractTransport() *contractTransport {
-	doc, err := libopenapi.NewDocument(openapi.Document())
-	if err != nil {
-		panic(fmt.Sprintf("openapi document: %v", err))
-	}
-	v, errs := validator.NewValidator(doc)
-	if len(errs) > 0 {
-		panic(fmt.Sprintf("openapi document: %v", errs))
-	}
-	model, merr := doc.BuildV3Model()
-	if merr != nil {
-		panic(fmt.Sprintf("openapi document: %v", merr))
-	}
-	proxy := model.Model.Components.Schemas.GetOrZero("Error")
-	if proxy == nil {
-		panic("openapi document: no Error schema")
-	}
-	streams, errs := validator.NewValidator(doc, config.WithoutResponseBodyValidation())
-	if len(errs) > 0 {
-		panic(fmt.Sprintf("openapi document: %v", errs))
-	}
-	return &contractTransport{next: http.DefaultTransport, v: v, streams: streams, model: &model.Model, options: config.NewValidationOptions(),
-		errorSchema: proxy.Schema(), servers: map[string]bool{}}
+// compile builds the validators, once.
+func (ct *contractTransport) compile() {
+	ct.compiled.Do(func() {
+		doc, err := libopenapi.NewDocument(openapi.Document())
+		if err != nil {
+			panic(fmt.Sprintf("openapi document: %v", err))
+		}
+		v, errs := validator.NewValidator(doc)
+		if len(errs) > 0 {
+			panic(fmt.Sprintf("openapi document: %v", errs))
+		}
+		model, merr := doc.BuildV3Model()
+		if merr != nil {
+			panic(fmt.Sprintf("openapi document: %v", merr))
+		}
+		proxy := model.Model.Components.Schemas.GetOrZero("Error")
+		if proxy == nil {
+			panic("openapi document: no Error schema")
+		}
+		streams, errs := validator.NewValidator(doc, config.WithoutResponseBodyValidation())
+		if len(errs) > 0 {
+			panic(fmt.Sprintf("openapi document: %v", errs))
+		}
+		ct.v, ct.streams, ct.model, ct.options, ct.errorSchema = v, streams, &model.Model, config.NewValidationOptions(), proxy.Schema()
+	})
 }
 
-// install puts the check into http.DefaultClient.
-func (ct *contractTransport) install() { http.DefaultClient.Transport = ct }
+// install compiles the document and puts the check into
+// http.DefaultClient. Compiled before the tests run, it never counts
+// against a test's own timing.
+func (ct *contractTransport) install() {
+	ct.compile()
+	http.DefaultClient.Transport = ct
+}
 
 // watch makes the exchanges with a server at addr (host:port) checked.
 func (ct *contractTransport) watch(addr string) {
@@ -147,6 +158,7 @@ func (ct *contractTransport) roundTrip(next http.RoundTripper, req *http.Request
 	if !ct.watched(req.URL.Host) {
 		return next.RoundTrip(req)
 	}
+	ct.compile()
 	var body []byte
 	if req.Body != nil && req.Body != http.NoBody {
 		var err error

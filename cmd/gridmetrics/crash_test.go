@@ -70,17 +70,28 @@ func serveChild(args []string) int {
 
 // serverProcess is the service running in a child process.
 type serverProcess struct {
-	t      *testing.T
-	cmd    *exec.Cmd
-	base   string // http://host:port
-	logs   *logTail
-	exited chan struct{} // closed once the process has been reaped
+	t       *testing.T
+	cmd     *exec.Cmd
+	base    string // http://host:port
+	logs    *logTail
+	exited  chan struct{} // closed once the process has been reaped
+	started time.Time
 }
 
 // startServerProcess starts `gridmetrics serve` on a free loopback port in
 // a child process and waits until it is ready. The child is killed when the
 // test ends, and when the test binary dies (Pdeathsig).
 func startServerProcess(t *testing.T, dbURL string, extra ...string) *serverProcess {
+	t.Helper()
+	p := launchServerProcess(t, dbURL, extra...)
+	p.waitReady()
+	return p
+}
+
+// launchServerProcess is the first half of startServerProcess: it starts
+// the child and returns at once, so that several can start together;
+// waitReady is the second half.
+func launchServerProcess(t *testing.T, dbURL string, extra ...string) *serverProcess {
 	t.Helper()
 	args := append([]string{"serve", "--database-url", dbURL, "--addr", "127.0.0.1:0",
 		"--log-format", "json", "--log-level", "info", "--rate-limit", "0"}, extra...)
@@ -102,10 +113,18 @@ func startServerProcess(t *testing.T, dbURL string, extra ...string) *serverProc
 		close(p.exited)
 	}()
 	t.Cleanup(p.kill)
+	p.started = time.Now()
+	return p
+}
 
+// waitReady waits until the child answers /readyz with 200, at most 30s
+// from its start.
+func (p *serverProcess) waitReady() {
+	t := p.t
+	t.Helper()
 	// The child logs the address it listens on: no port is chosen here and
 	// raced for with other tests.
-	deadline := time.After(30 * time.Second)
+	deadline := time.After(time.Until(p.started.Add(30 * time.Second)))
 	var addr string
 	select {
 	case addr = <-p.logs.addr:
@@ -122,7 +141,7 @@ func startServerProcess(t *testing.T, dbURL string, extra ...string) *serverProc
 		if err == nil {
 			res.Body.Close()
 			if res.StatusCode == http.StatusOK {
-				return p
+				return
 			}
 		}
 		select {
