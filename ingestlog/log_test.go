@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"math"
@@ -27,25 +26,23 @@ import (
 	"github.com/gridmetrics/gridmetrics/schema/dbtest"
 )
 
-// cluster is the package's three-node cluster, started once in TestMain
-// (nil when nats-server is missing: the tests that need it skip).
+// cluster is the package's three-node cluster, started by the first test
+// that needs it and stopped by TestMain (fuzzing never starts it).
 var (
-	cluster    *natstest.Cluster
-	clusterErr error
+	clusterOnce sync.Once
+	cluster     *natstest.Cluster
+	clusterDir  string
+	clusterErr  error
 )
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "natstest-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	cluster, clusterErr = natstest.Launch(dir, 3)
 	code := m.Run()
 	if cluster != nil {
 		cluster.Close()
 	}
-	_ = os.RemoveAll(dir)
+	if clusterDir != "" {
+		_ = os.RemoveAll(clusterDir)
+	}
 	os.Exit(code)
 }
 
@@ -54,6 +51,11 @@ func needCluster(t *testing.T) *natstest.Cluster {
 	if testing.Short() {
 		t.Skip("needs a NATS cluster")
 	}
+	clusterOnce.Do(func() {
+		if clusterDir, clusterErr = os.MkdirTemp("", "natstest-"); clusterErr == nil {
+			cluster, clusterErr = natstest.Launch(clusterDir, 3)
+		}
+	})
 	if errors.As(clusterErr, &natstest.NotInstalledError{}) {
 		if ci := os.Getenv("CI"); ci != "" && ci != "false" {
 			t.Fatal(clusterErr)

@@ -93,10 +93,10 @@ func TestIngestLogDatabaseStopped(t *testing.T) {
 	srv := logServer(t, db.url, key, nodes)
 
 	const (
-		clients = 4
+		clients = 3
 		outage  = 20 * time.Second
 	)
-	load := startLoad(srv.base, key, "logoutage", clients, 100)
+	load := startLoad(srv.base, key, "logoutage", clients, 50)
 	defer load.finish()
 	// The first batches register the load's sources and cache the key.
 	if !waitFor(15*time.Second, func() bool { return load.ackedReqs.Load() >= 10 }) {
@@ -150,7 +150,7 @@ func TestIngestLogNATSNodeKilled(t *testing.T) {
 	key := logTenant(t, dbURL)
 	srv := logServer(t, dbURL, key, nodes)
 
-	load := startLoad(srv.base, key, "lognode", 4, 100)
+	load := startLoad(srv.base, key, "lognode", 3, 50)
 	defer load.finish()
 	if !waitFor(15*time.Second, func() bool { return load.ackedReqs.Load() >= 10 }) {
 		t.Fatalf("no load acknowledged; log:\n%s", srv.logs)
@@ -184,7 +184,7 @@ func TestIngestLogNATSNodeKilled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("killed the stream leader %s under 4 ingest clients: acknowledging within %.2f s, new leader %s; %d batches answered 503; %d acknowledged rows stored, %d lost; slowest answer %s",
+	t.Logf("killed the stream leader %s under 3 ingest clients: acknowledging within %.2f s, new leader %s; %d batches answered 503; %d acknowledged rows stored, %d lost; slowest answer %s",
 		info.Cluster.Leader, resumed.Seconds(), after.Cluster.Leader, load.unavailableAnswers(), len(load.acked), lost, load.maxWait.Round(time.Millisecond))
 	if len(load.bad) > 0 {
 		t.Errorf("answers other than 200 or 503 with Retry-After:\n%s\nlog:\n%s", strings.Join(load.bad, "\n"), srv.logs)
@@ -208,7 +208,7 @@ func TestIngestLogWriterKilledMidBatch(t *testing.T) {
 	a := logServer(t, dbURL, key, nodes)
 	b := logServer(t, dbURL, key, nodes)
 
-	load := startLoad(a.base, key, "logwriter", 4, 100)
+	load := startLoad(a.base, key, "logwriter", 3, 50)
 	defer load.finish()
 	if !waitFor(15*time.Second, func() bool { return load.ackedReqs.Load() >= 10 }) {
 		t.Fatalf("no load acknowledged; log:\n%s", a.logs)
