@@ -464,12 +464,14 @@ func TestPricingOfAStaleVersionIsDropped(t *testing.T) {
 func TestBillingPullUnderConcurrentWrites(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	testBillingPullUnderConcurrentWrites(t, f, func() *Service { return f.svc })
+	testBillingPullUnderConcurrentWrites(t, f, func() *Service { return f.svc }, func() {})
 }
 
 // testBillingPullUnderConcurrentWrites is the test above on f, each page
-// served by the service lister returns.
-func testBillingPullUnderConcurrentWrites(t *testing.T, f *fixture, lister func() *Service) {
+// served by the service lister returns. settle runs once the writers have
+// stopped, before the last pulls, which must see every change: a standby
+// must have replayed them by then.
+func testBillingPullUnderConcurrentWrites(t *testing.T, f *fixture, lister func() *Service, settle func()) {
 	f.source("CB-1/1", "UTC")
 	f.svc.store.afterStamp = func() { time.Sleep(time.Duration(rand.IntN(3000)) * time.Microsecond) }
 	var cents atomic.Int64
@@ -624,6 +626,7 @@ func testBillingPullUnderConcurrentWrites(t *testing.T, f *fixture, lister func(
 		t.Fatal(err)
 	default:
 	}
+	settle()
 	pull(all)
 	pull(priced)
 

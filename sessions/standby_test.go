@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/gridmetrics/gridmetrics/api"
 	"github.com/gridmetrics/gridmetrics/internal/pgpair"
 	"github.com/gridmetrics/gridmetrics/schema"
 	"github.com/gridmetrics/gridmetrics/schema/dbtest"
@@ -170,6 +171,38 @@ func TestBillingPullFromStandby(t *testing.T) {
 		}
 	})
 
+	t.Run("forged cursors", func(t *testing.T) {
+		// Cursors are readable JSON, so a client can write its own: one the
+		// standby can never satisfy goes to the primary, one below anything
+		// served stays harmless, and none fails.
+		f, _, served := database(t, "forged")
+		f.source("CB-1/1", "UTC")
+		if _, _, err := f.svc.Start(f.ctx, f.tenant, NewSession{Source: "CB-1/1", ExternalID: "a", StartTime: at(t, "UTC", "2024-03-04 10:00"), MeterStart: ptr(0)}); err != nil {
+			t.Fatal(err)
+		}
+		waitUsable(t)
+		fp := Filter{}.fingerprint()
+		for _, c := range []struct {
+			name      string
+			cursor    cursor
+			wantCount int
+			onStandby bool
+		}{
+			{"far ahead", cursor{After: 1 << 62, Filter: fp}, 0, false},
+			{"horizon far ahead", cursor{After: 0, Horizon: 1 << 62, Filter: fp}, 1, false},
+			{"negative", cursor{After: -5, Horizon: -3, Filter: fp}, 0, true},
+		} {
+			before := served.standby.Load()
+			p, err := f.svc.List(f.ctx, f.tenant, Filter{}, api.EncodeCursor(c.cursor), 10)
+			if err != nil {
+				t.Fatalf("%s: %v", c.name, err)
+			}
+			if len(p.Sessions) != c.wantCount || (served.standby.Load() > before) != c.onStandby {
+				t.Errorf("%s: %d sessions, standby %v; want %d, standby %v", c.name, len(p.Sessions), served.standby.Load() > before, c.wantCount, c.onStandby)
+			}
+		}
+	})
+
 	t.Run("concurrent writers", func(t *testing.T) {
 		f, onPrimary, served := database(t, "concurrent")
 		waitUsable(t)
@@ -177,6 +210,12 @@ func TestBillingPullFromStandby(t *testing.T) {
 		// conflicting query or a slow disk does.
 		pauses := make(chan struct{})
 		var pauser sync.WaitGroup
+		var stopPauses sync.Once
+		stopPausing := func() {
+			stopPauses.Do(func() { close(pauses) })
+			pauser.Wait()
+		}
+		defer stopPausing() // when the test fails before settling
 		pauser.Add(1)
 		go func() {
 			defer pauser.Done()
@@ -199,9 +238,12 @@ func TestBillingPullFromStandby(t *testing.T) {
 				return onPrimary
 			}
 			return f.svc
+		}, func() {
+			// The standby answers as of what it replayed: the last pulls
+			// see every change once it has replayed them all.
+			stopPausing()
+			waitUsable(t)
 		})
-		close(pauses)
-		pauser.Wait()
 		t.Logf("%d pages served by the standby, %d by the primary in its place", served.standby.Load(), served.primary.Load())
 		if served.standby.Load() == 0 || served.primary.Load() == 0 {
 			t.Errorf("the standby served %d pages and fell back %d times: want both", served.standby.Load(), served.primary.Load())
