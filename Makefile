@@ -137,6 +137,12 @@ BENCH_OCPP_FLAGS ?=
 bench-ocpp: ## 10,000 OCPP-J charge points sending MeterValues every 10 s against the same readings as HTTP requests; flags: BENCH_OCPP_FLAGS="-conns 500 -duration 20s"
 	$(GO) run ./bench/ocpp $(BENCH_OCPP_FLAGS)
 
+BENCH_INGESTLOG_FLAGS ?=
+.PHONY: bench-ingestlog
+bench-ingestlog: ## rows/s direct against through the durable ingest log (3-node NATS cluster, R3 stream), and the log's lag until queryable p50/p99; flags: BENCH_INGESTLOG_FLAGS="-rows 500000"
+	@scripts/nats.sh install
+	$(GO) run ./bench/ingestlog $(BENCH_INGESTLOG_FLAGS)
+
 BENCH_MQTT_FLAGS ?=
 .PHONY: bench-mqtt
 bench-mqtt: ## rows/s publish→commit through a private mosquitto (value and readings presets) against HTTP ingest of the same rows, and p99 publish→commit; flags: BENCH_MQTT_FLAGS="-rows 100000 -runs 3 -profile-dir .data/prof"
