@@ -137,6 +137,11 @@ BENCH_OCPP_FLAGS ?=
 bench-ocpp: ## 10,000 OCPP-J charge points sending MeterValues every 10 s against the same readings as HTTP requests; flags: BENCH_OCPP_FLAGS="-conns 500 -duration 20s"
 	$(GO) run ./bench/ocpp $(BENCH_OCPP_FLAGS)
 
+BENCH_STANDBY_FLAGS ?=
+.PHONY: bench-standby
+bench-standby: ## query p50/p99 on the primary against a streaming standby (read-database-url) while live ingest runs; flags: BENCH_STANDBY_FLAGS="-sources 20 -days 7 -iterations 300"
+	$(GO) run ./bench/standby $(BENCH_STANDBY_FLAGS)
+
 BENCH_INGESTLOG_FLAGS ?=
 .PHONY: bench-ingestlog
 bench-ingestlog: ## rows/s direct against through the durable ingest log (3-node NATS cluster, R3 stream), and the log's lag until queryable p50/p99; flags: BENCH_INGESTLOG_FLAGS="-rows 500000"
