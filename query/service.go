@@ -21,7 +21,6 @@ import (
 	"slices"
 	"time"
 
-
 	"github.com/gridmetrics/gridmetrics/api"
 	"github.com/gridmetrics/gridmetrics/internal/settings"
 	"github.com/gridmetrics/gridmetrics/rollups"
