@@ -248,7 +248,7 @@ func (m *Monitor) Check(ctx context.Context) error {
 		m.samples = m.samples[i+1:]
 	}
 	if !s.Up {
-		m.cfg.Logger.Info("the standby serves reads again", "lag", s.Lag(m.now()).String())
+		m.cfg.Logger.Info("the standby serves reads", "lag", s.Lag(m.now()).String())
 	}
 	s.Up, s.Reason, s.CheckedAt = true, "", m.now()
 	s.PrimaryLSN, s.ReplayLSN, s.Paused = lsn, *replay, paused
