@@ -42,7 +42,12 @@ func (c Config) validateIngestLog() error {
 	if c.IngestLog.URLs == "" {
 		return nil
 	}
-	return c.ingestLogConfig().Validate()
+	// The flags give their settings in full: a zero is refused, not
+	// replaced by a default.
+	cfg, raw := c.ingestLogConfig(), c.IngestLog
+	cfg.Stream, cfg.Replicas, cfg.MaxBytes, cfg.MaxAge = raw.Stream, raw.Replicas, raw.MaxBytes, raw.MaxAge
+	cfg.AckWait, cfg.PublishWait = raw.AckWait, raw.PublishWait
+	return cfg.Validate()
 }
 
 func (c Config) ingestLogConfig() ingestlog.Config {
