@@ -37,13 +37,21 @@ type conn struct {
 	closeOnce sync.Once
 	ctx       context.Context // ends when the connection does
 	cancel    context.CancelFunc
+
+	// token names the connection in ConnectionsChannel, announcedAt is
+	// when it was announced there (the database's clock, µs; 0: not yet),
+	// and replaced is set when a newer connection of the box on another
+	// replica took over.
+	token       string
+	announcedAt atomic.Int64
+	replaced    atomic.Bool
 }
 
 // serve runs a connection until it ends; the library closes ws after.
 func (s *Server) serve(ws *websocket.Conn, cb chargeBox, proto Protocol) {
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &conn{s: s, ws: ws, box: cb, proto: proto, queue: make(chan call, s.cfg.MaxQueued),
-		limiter: rate.NewLimiter(rate.Limit(s.cfg.Rate), s.cfg.Burst), ctx: ctx, cancel: cancel,
+		limiter: rate.NewLimiter(rate.Limit(s.cfg.Rate), s.cfg.Burst), ctx: ctx, cancel: cancel, token: connToken(),
 		log: s.cfg.Logger.With("charge_box", cb.ID, "tenant_id", cb.TenantID, "protocol", proto)}
 	defer cancel()
 	old, ok := s.hub.add(c)
@@ -59,6 +67,7 @@ func (s *Server) serve(ws *websocket.Conn, cb chargeBox, proto Protocol) {
 	s.metrics.open.Inc()
 	defer s.metrics.open.Dec()
 	c.log.Info("charger connected", "replaced", old != nil)
+	c.announce()
 	c.record("Online")
 
 	worker := make(chan struct{})
@@ -78,7 +87,8 @@ func (s *Server) serve(ws *websocket.Conn, cb chargeBox, proto Protocol) {
 	<-worker
 	c.close(websocket.CloseNormalClosure, "")
 	<-pinger
-	if s.hub.remove(c) {
+	// A connection another replica took over leaves the box Online there.
+	if s.hub.remove(c) && !c.replaced.Load() {
 		c.record("Offline")
 	}
 }

@@ -88,3 +88,16 @@ func (s *Store) SetPassword(ctx context.Context, tenantID int64, ref, hash strin
 	}
 	return box, nil
 }
+
+// notifyConnection announces a charge box's new connection on
+// ConnectionsChannel and returns when, by the database's clock (µs since
+// 1970): the time that orders the box's connections across replicas.
+func (s *Store) notifyConnection(ctx context.Context, tenantID int64, box, token string) (int64, error) {
+	var at int64
+	err := s.db.QueryRow(ctx, `SELECT a.at, pg_notify($1, json_build_object('tenant_id', $2::bigint, 'box', $3::text, 'token', $4::text, 'at_us', a.at)::text)
+		FROM (SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint AS at) a`, ConnectionsChannel, tenantID, box, token).Scan(&at, nil)
+	if err != nil {
+		return 0, fmt.Errorf("announce connection of %s: %w", box, err)
+	}
+	return at, nil
+}

@@ -4,12 +4,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/fasthttp/websocket"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/gridmetrics/gridmetrics/rollups"
@@ -133,6 +135,7 @@ func TestReplicas(t *testing.T) {
 	t.Run("traffic", func(t *testing.T) { c.testTraffic(t) })
 	t.Run("caches", func(t *testing.T) { c.testCaches(t) })
 	t.Run("client address", func(t *testing.T) { c.testClientAddress(t) })
+	t.Run("charger moves", func(t *testing.T) { c.testChargerMoves(t) })
 	t.Run("kill", func(t *testing.T) { c.testKill(t) })
 	for i, p := range c.replicas {
 		if strings.Contains(p.logs.String(), "rollup job failed") {
@@ -518,6 +521,43 @@ func (c *replicaCluster) testClientAddress(t *testing.T) {
 		if s := from(c.key, alice); s != http.StatusOK {
 			t.Errorf("another client behind the balancer, request %d: %d, want 200", i+1, s)
 		}
+	}
+}
+
+// testChargerMoves: a charge box connects to replica 1, then, that first
+// connection half-dead (as after a change of network), through replica 2.
+// Replica 1 closes the old connection as replaced at once, as a single
+// server does, and records the box Offline nowhere: it stays Online.
+func (c *replicaCluster) testChargerMoves(t *testing.T) {
+	const box, password = "CB-MOVE", "secret-of-cb-move"
+	ocppEnv{t: t}.chargeBox(c.admin, box, password)
+	endpoint := func(i int) string {
+		return strings.Replace(c.replicas[i].base, "http://", "ws://", 1) + "/ocpp/" + c.env.acme
+	}
+	first, res, err := ocppDial(t, endpoint(0), box, password, "ocpp1.6")
+	if err != nil {
+		t.Fatalf("connect to replica 1: %v %v", err, res)
+	}
+	defer first.Close()
+	second, res, err := ocppDial(t, endpoint(1), box, password, "ocpp1.6")
+	if err != nil {
+		t.Fatalf("connect to replica 2: %v %v", err, res)
+	}
+	defer second.Close()
+	moved := time.Now()
+	_ = first.SetReadDeadline(time.Now().Add(3 * time.Second))
+	_, _, err = first.ReadMessage()
+	var closed *websocket.CloseError
+	if !errors.As(err, &closed) || closed.Code != websocket.ClosePolicyViolation {
+		t.Fatalf("the old connection on replica 1: %v, want it closed as replaced (1008) once the box connected to replica 2", err)
+	}
+	t.Logf("replica 1 closed the box's old connection %s after it connected to replica 2: %q",
+		time.Since(moved).Round(time.Millisecond), closed.Text)
+	want := map[string]int{box + " Online": 2}
+	var got map[string]int
+	time.Sleep(300 * time.Millisecond) // an Offline would be recorded by now
+	if !waitFor(2*time.Second, func() bool { got = availabilityStates(t, c.dbURL, box); return fmt.Sprint(got) == fmt.Sprint(want) }) {
+		t.Errorf("connection states of %s: %v, want %v", box, got, want)
 	}
 }
 

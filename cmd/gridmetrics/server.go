@@ -198,6 +198,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	m.mountOCPPJ(m.app, v1, authn, ingestService, m.sessions, availabilityService.Endpoint(), reg)
 	m.ocppj.IDTags = idTagService
 	go m.ocppj.ListenPasswordChanges(bg, m.pools.job, m.Log)
+	go m.ocppj.ListenConnections(bg, m.pools.job, m.Log)
 	if err := m.mountMQTT(v1, ingestService, reg); err != nil {
 		return err
 	}
