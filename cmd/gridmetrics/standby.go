@@ -40,7 +40,7 @@ type standbyReads struct {
 
 func (c *Config) bindStandby(b *binder) {
 	b.str(&c.ReadDatabaseURL, "read-database-url", "",
-		"PostgreSQL connection URL of a streaming standby of database-url for queries, exports and the billing pull; empty reads the primary")
+		"PostgreSQL connection URL of one streaming standby of database-url (not a balancer over several) for queries, exports and the billing pull; empty reads the primary")
 	b.duration(&c.ReadMaxLag, "read-max-lag", standby.DefaultMaxLag,
 		"how far behind the primary the standby may be and still serve reads; past it the primary serves them")
 }
