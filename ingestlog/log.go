@@ -200,7 +200,12 @@ func (l *Log) Submit(points []ingest.Point) (<-chan error, error) {
 		rest = rest[len(part):]
 		var f jetstream.PubAckFuture
 		f, err = l.js.PublishAsync(l.cfg.subject(), appendMessage(nil, part),
-			jetstream.WithExpectStream(l.cfg.Stream), jetstream.WithStallWait(100*time.Millisecond))
+			jetstream.WithExpectStream(l.cfg.Stream), jetstream.WithStallWait(100*time.Millisecond),
+			// While the stream has no leader (one is being elected after a
+			// node was lost) nobody answers: try again for PublishWait
+			// rather than refuse at once.
+			jetstream.WithRetryWait(publishRetryWait),
+			jetstream.WithRetryAttempts(max(int(l.cfg.PublishWait/publishRetryWait), 1)))
 		if err != nil {
 			break
 		}
@@ -234,6 +239,10 @@ func (l *Log) Submit(points []ingest.Point) (<-chan error, error) {
 	}()
 	return done, nil
 }
+
+// publishRetryWait is the pause between attempts at a message no server
+// answered for.
+const publishRetryWait = 250 * time.Millisecond
 
 func cmpErr(first, e error) error {
 	if first != nil {

@@ -139,9 +139,10 @@ func TestIngestLogDatabaseStopped(t *testing.T) {
 }
 
 // TestIngestLogNATSNodeKilled kills the stream's leader node (SIGKILL)
-// under load: the stream elects another and goes on; a request in the gap
-// may be answered 503 with Retry-After (and is sent again), none other;
-// nothing acknowledged is lost.
+// under load: the stream elects another and goes on. A request in the gap
+// waits for it (up to ingest-log-publish-wait; past that it would be
+// answered 503 with Retry-After, and sent again), none is answered
+// otherwise, and nothing acknowledged is lost.
 func TestIngestLogNATSNodeKilled(t *testing.T) {
 	skipFaults(t)
 	t.Parallel()
