@@ -61,7 +61,9 @@ type Config struct {
 	// acknowledgement before it is answered 503 UNAVAILABLE. Default 10s.
 	PublishWait time.Duration
 	// FetchMessages is how many messages one fetch of a consumer asks for.
-	// Default 64.
+	// With the pipeline's queue, it bounds a consumer's memory: a fetch
+	// waiting for room in the queue holds at most FetchMessages messages
+	// of at most MaxMessageBytes (about 54 MB at the default). Default 64.
 	FetchMessages int
 	// MaxAckPending bounds the messages delivered and not yet acknowledged,
 	// all consumers of the stream together. Default 1024.
