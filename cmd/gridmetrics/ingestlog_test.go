@@ -68,3 +68,40 @@ func TestIngestLogSettingsRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestIngestLogMQTT: an MQTT message goes through the log like a request:
+// acknowledged to the broker once the stream has its rows, written by the
+// consumer.
+func TestIngestLogMQTT(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs a NATS cluster and a broker")
+	}
+	t.Parallel()
+	nodes := natstest.Start(t, 3)
+	e := newMQTTEnv(t)
+	m := startServer(t, e.dbURL, append(e.serviceArgs("gm-log", "--ingest-log", nodes.URLs(), "--ingest-log-stream", "MQTT"), "--rate-limit", "0")...)
+	base := "http://" + m.Addr()
+	waitConnected(t, base)
+
+	at := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
+	var rows []string
+	for i := range 3 {
+		rows = append(rows, fmt.Sprintf(`{"source":"mlog-%d","metric":"power_import","unit":"W","time":%q,"value":%d}`, i, at.Format(time.RFC3339), 100+i))
+	}
+	if err := e.broker.Publish(t, mqttAcmeUser, mqttAcmePass, topic(e.acme, "readings/gateway-log"),
+		[]byte(`{"readings":[`+strings.Join(rows, ",")+`]}`), 1); err != nil {
+		t.Fatal(err)
+	}
+	got := waitReadings(t, e.dbURL, e.acme, "mlog-", 3, 30*time.Second)
+	if len(got) != 3 {
+		t.Fatalf("%d readings stored, want 3: %v", len(got), got)
+	}
+	for i, r := range got {
+		if r.value != float64(100+i) || !r.at.Equal(at) {
+			t.Errorf("reading %d = %+v, want %d W at %s", i, r, 100+i, at)
+		}
+	}
+	if n := metricValue(t, base, "gridmetrics_ingest_log_published_messages_total"); n != 1 {
+		t.Errorf("messages published = %v, want 1", n)
+	}
+}
