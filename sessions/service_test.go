@@ -62,10 +62,7 @@ func (w sqlReadings) IngestRejections(ctx context.Context, tenantID int64, rows 
 		return ingest.Result{}, err
 	}
 	for _, r := range rows {
-		_, err := w.pool.Exec(ctx, `INSERT INTO readings (time, source_id, metric, value)
-			SELECT $1, $2, id, $4 FROM metrics WHERE name = $3
-			ON CONFLICT (source_id, metric, time) DO UPDATE SET value = excluded.value`, r.Time, ids[r.Source], r.Metric, r.Value)
-		if err != nil {
+		if err := insertReading(ctx, w.pool, ids[r.Source], r.Metric, r.Time, r.Value); err != nil {
 			return ingest.Result{}, err
 		}
 	}
@@ -125,12 +122,23 @@ func (f *fixture) source(externalID, zone string) int64 {
 
 func ptrTo[T any](v T) *T { return &v }
 
+// insertReading stores a reading as the ingest writer does: in readings,
+// and as its series' newest sample in latest_readings, which tells pricing
+// which series a connector has.
+func insertReading(ctx context.Context, pool *pgxpool.Pool, sourceID int64, metric string, at time.Time, value float64) error {
+	_, err := pool.Exec(ctx, `WITH m AS (SELECT id FROM metrics WHERE name = $3),
+		r AS (INSERT INTO readings (time, source_id, metric, value) SELECT $1, $2, id, $4 FROM m
+			ON CONFLICT (source_id, metric, time) DO UPDATE SET value = excluded.value)
+		INSERT INTO latest_readings (source_id, metric, time, value) SELECT $2, id, $1, $4 FROM m
+		ON CONFLICT (source_id, metric) DO UPDATE SET time = excluded.time, value = excluded.value
+		WHERE excluded.time >= latest_readings.time`, at, sourceID, metric, value)
+	return err
+}
+
 func (f *fixture) readings(sourceID int64, metric string, s []Sample) {
 	f.t.Helper()
 	for _, x := range s {
-		_, err := f.pool.Exec(f.ctx, `INSERT INTO readings (time, source_id, metric, value) SELECT $1, $2, id, $4 FROM metrics WHERE name = $3`,
-			x.Time, sourceID, metric, x.Value)
-		if err != nil {
+		if err := insertReading(f.ctx, f.pool, sourceID, metric, x.Time, x.Value); err != nil {
 			f.t.Fatal(err)
 		}
 	}

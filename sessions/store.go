@@ -498,16 +498,22 @@ func (st *Store) readings(ctx context.Context, ws []window) ([]Readings, error) 
 	}
 	// One row per window and series, its samples in arrays: a session's
 	// couple of hundred samples cost the database one output row per
-	// series rather than one each.
+	// series rather than one each. Only the series the connector has are
+	// probed — latest_readings, written in the same transaction as the
+	// readings themselves, lists them — and the probes after the window
+	// and within it are skipped where the series' newest sample says they
+	// would find nothing.
 	rows, err := st.db.Query(ctx, `SELECT q.i, m.name, x.times, x.vals
 		FROM unnest($1::bigint[], $2::timestamptz[], $3::timestamptz[]) WITH ORDINALITY AS q(source_id, t0, t1, i)
-		CROSS JOIN metrics m CROSS JOIN LATERAL (SELECT array_agg(u.time) AS times, array_agg(u.value) AS vals FROM (
-			(SELECT time, value FROM readings r WHERE r.source_id = q.source_id AND r.metric = m.id AND r.time < q.t0 ORDER BY time DESC LIMIT 1)
+		JOIN latest_readings l ON l.source_id = q.source_id
+		JOIN metrics m ON m.id = l.metric AND m.name = ANY($4)
+		CROSS JOIN LATERAL (SELECT array_agg(u.time) AS times, array_agg(u.value) AS vals FROM (
+			(SELECT time, value FROM readings r WHERE r.source_id = q.source_id AND r.metric = l.metric AND r.time < q.t0 ORDER BY time DESC LIMIT 1)
 			UNION ALL
-			(SELECT time, value FROM readings r WHERE r.source_id = q.source_id AND r.metric = m.id AND r.time >= q.t0 AND r.time <= q.t1)
+			(SELECT time, value FROM readings r WHERE l.time >= q.t0 AND r.source_id = q.source_id AND r.metric = l.metric AND r.time >= q.t0 AND r.time <= q.t1)
 			UNION ALL
-			(SELECT time, value FROM readings r WHERE r.source_id = q.source_id AND r.metric = m.id AND r.time > q.t1 ORDER BY time LIMIT 1)
-		) u) x WHERE m.name = ANY($4) AND x.times IS NOT NULL`, ids, froms, tos, readingMetrics)
+			(SELECT time, value FROM readings r WHERE l.time > q.t1 AND r.source_id = q.source_id AND r.metric = l.metric AND r.time > q.t1 ORDER BY time LIMIT 1)
+		) u) x WHERE x.times IS NOT NULL`, ids, froms, tos, readingMetrics)
 	if err != nil {
 		return nil, fmt.Errorf("read readings of %d sessions: %w", len(ws), err)
 	}

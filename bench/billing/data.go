@@ -259,5 +259,16 @@ func loadReadings(ctx context.Context, pool *pgxpool.Pool, l layout, ids []int64
 		}()
 	}
 	wg.Wait()
-	return plans, rows, first
+	if first != nil {
+		return nil, 0, first
+	}
+	// Each series' newest sample, as the ingest writer keeps it: pricing
+	// reads which series a connector has from latest_readings.
+	if _, err := pool.Exec(ctx, `INSERT INTO latest_readings (source_id, metric, time, value)
+		SELECT s.id, m.id, r.time, r.value FROM sources s CROSS JOIN (VALUES ($1::smallint), ($2::smallint)) AS m(id)
+		CROSS JOIN LATERAL (SELECT time, value FROM readings WHERE source_id = s.id AND metric = m.id ORDER BY time DESC LIMIT 1) r`,
+		energy, power); err != nil {
+		return nil, 0, fmt.Errorf("latest readings: %w", err)
+	}
+	return plans, rows, nil
 }
