@@ -16,6 +16,7 @@ import (
 
 	"github.com/gridmetrics/gridmetrics/api"
 	"github.com/gridmetrics/gridmetrics/auth"
+	"github.com/gridmetrics/gridmetrics/internal/pgbinary"
 	"github.com/gridmetrics/gridmetrics/sources"
 )
 
@@ -471,7 +472,8 @@ func (st *Store) claim(ctx context.Context, n int, lease time.Duration) ([]claim
 }
 
 // readingMetrics are the series a session's periods are built from; the
-// per-phase ones stand in for a missing total.
+// per-phase ones stand in for a missing total. readings assembles Readings
+// by these positions.
 var readingMetrics = []string{"energy_import", "power_import", "current_import",
 	"power_import_l1", "power_import_l2", "power_import_l3",
 	"current_import_l1", "current_import_l2", "current_import_l3"}
@@ -518,43 +520,98 @@ func (st *Store) readings(ctx context.Context, ws []window) ([]Readings, error) 
 		return nil, fmt.Errorf("read readings of %d sessions: %w", len(ws), err)
 	}
 	defer rows.Close()
-	series := make([]map[string][]Sample, len(ws))
-	var times []time.Time
-	var vals []float64
+	// The rows are decoded from their binary form straight into samples:
+	// pgx would make a slice of times and one of values for every row
+	// first.
+	if err := requireBinary(rows.FieldDescriptions()[2:]); err != nil {
+		return nil, fmt.Errorf("read readings of %d sessions: %w", len(ws), err)
+	}
+	series := make([][]Sample, len(ws)*len(readingMetrics)) // by window, then metric
 	for rows.Next() {
-		var i int64
-		var name string
-		if err := rows.Scan(&i, &name, &times, &vals); err != nil {
+		i, metric, ss, err := scanSeries(rows.RawValues(), len(ws))
+		if err != nil {
 			return nil, fmt.Errorf("read readings of %d sessions: %w", len(ws), err)
-		}
-		ss := make([]Sample, len(times))
-		for k := range times {
-			ss[k] = Sample{Time: times[k].UTC(), Value: vals[k]}
 		}
 		// The sample before, those within, the sample after: in time
 		// order as the statement reads them, which SQL does not promise.
 		if !slices.IsSortedFunc(ss, func(a, b Sample) int { return a.Time.Compare(b.Time) }) {
 			slices.SortFunc(ss, func(a, b Sample) int { return a.Time.Compare(b.Time) })
 		}
-		if series[i-1] == nil {
-			series[i-1] = map[string][]Sample{}
-		}
-		series[i-1][name] = ss
+		series[i*len(readingMetrics)+metric] = ss
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read readings of %d sessions: %w", len(ws), err)
 	}
-	for i, m := range series {
-		r := Readings{Energy: m["energy_import"], Power: m["power_import"], Current: m["current_import"]}
+	for i := range out {
+		m := series[i*len(readingMetrics) : (i+1)*len(readingMetrics)]
+		r := Readings{Energy: m[0], Power: m[1], Current: m[2]}
 		if len(r.Power) == 0 {
-			r.Power = sumPhases(m["power_import_l1"], m["power_import_l2"], m["power_import_l3"])
+			r.Power = sumPhases(m[3], m[4], m[5])
 		}
 		if len(r.Current) == 0 {
-			r.Current = sumPhases(m["current_import_l1"], m["current_import_l2"], m["current_import_l3"])
+			r.Current = sumPhases(m[6], m[7], m[8])
 		}
 		out[i] = r
 	}
 	return out, nil
+}
+
+// requireBinary checks that columns arrive in binary form, which the
+// stores that decode raw rows read.
+func requireBinary(fds []pgconn.FieldDescription) error {
+	for _, fd := range fds {
+		if fd.Format != pgx.BinaryFormatCode {
+			return fmt.Errorf("column %s arrives as text", fd.Name)
+		}
+	}
+	return nil
+}
+
+// scanSeries decodes a row of the readings statement: the window's
+// ordinal (from 1), the metric's name, and the samples' times and values.
+// It returns the window's index, the metric's index in readingMetrics and
+// the samples.
+func scanSeries(raw [][]byte, windows int) (i, metric int, ss []Sample, err error) {
+	if len(raw) != 4 {
+		return 0, 0, nil, fmt.Errorf("a row of %d columns", len(raw))
+	}
+	ord, err := pgbinary.Int8(raw[0])
+	if err != nil || ord < 1 || ord > int64(windows) {
+		return 0, 0, nil, fmt.Errorf("window %d of %d (%v)", ord, windows, err)
+	}
+	metric = slices.Index(readingMetrics, string(raw[1]))
+	if metric < 0 {
+		return 0, 0, nil, fmt.Errorf("metric %q was not asked for", raw[1])
+	}
+	times, err := pgbinary.ParseArray(raw[2], pgbinary.OIDTimestamptz)
+	if err != nil {
+		return 0, 0, nil, err
+	}
+	vals, err := pgbinary.ParseArray(raw[3], pgbinary.OIDFloat8)
+	if err != nil {
+		return 0, 0, nil, err
+	}
+	if times.Len() != vals.Len() {
+		return 0, 0, nil, fmt.Errorf("%d times and %d values", times.Len(), vals.Len())
+	}
+	ss = make([]Sample, times.Len())
+	for k := range ss {
+		tb, err := times.Next()
+		if err != nil {
+			return 0, 0, nil, err
+		}
+		vb, err := vals.Next()
+		if err != nil {
+			return 0, 0, nil, err
+		}
+		if ss[k].Time, err = pgbinary.Timestamptz(tb); err != nil {
+			return 0, 0, nil, err
+		}
+		if ss[k].Value, err = pgbinary.Float8(vb); err != nil {
+			return 0, 0, nil, err
+		}
+	}
+	return int(ord - 1), metric, ss, nil
 }
 
 // sumPhases adds per-phase samples taken at the same instant.
