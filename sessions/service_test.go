@@ -700,3 +700,48 @@ func TestTariffWithoutZoneReadsTheStationZone(t *testing.T) {
 		t.Error("pricing changed the shared tariff")
 	}
 }
+
+// A connector metered per phase is priced from the sum of its phases, read
+// in the same batch statement as its neighbour's totals, and neither
+// connector's series reaches the other's session.
+func TestPerPhaseReadingsStandInForTotals(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	phased, whole := f.source("CB-1/1", berlin), f.source("CB-1/2", berlin)
+	f.tariffs.set(testTariff(t, berlin, parkingTariff), "tar_test@1")
+	start := at(t, "UTC", "2024-03-04 10:00")
+	energy := []Sample{{start, 0}, {start.Add(time.Hour), 11000}, {start.Add(2 * time.Hour), 11000}}
+	f.readings(phased, "energy_import", energy)
+	for i, w := range []float64{3700, 3700, 3600} {
+		f.readings(phased, fmt.Sprintf("power_import_l%d", i+1), []Sample{{start, w}, {start.Add(time.Hour), 0}})
+		f.readings(phased, fmt.Sprintf("current_import_l%d", i+1), []Sample{{start, 16}, {start.Add(time.Hour), 0}})
+	}
+	// The neighbour draws 7 kW for both hours: no parking.
+	f.readings(whole, "energy_import", []Sample{{start, 0}, {start.Add(2 * time.Hour), 14000}})
+	f.readings(whole, "power_import", []Sample{{start, 7000}, {start.Add(2 * time.Hour), 7000}})
+	var ids []string
+	for i, box := range []string{"CB-1/1", "CB-1/2"} {
+		s, _, err := f.svc.Start(f.ctx, f.tenant, NewSession{Source: box, ExternalID: fmt.Sprint("tx-", i), StartTime: start})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.svc.Stop(f.ctx, f.tenant, s.PublicID, StopSession{StopTime: start.Add(2 * time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, s.PublicID)
+	}
+	f.priceAll()
+	for i, want := range []string{
+		"03-04T10:00:00 ENERGY=11 TIME=1 MAX_POWER=11 MAX_CURRENT=48; 03-04T11:00:00 ENERGY=0 PARKING_TIME=1 MAX_POWER=0 MAX_CURRENT=0",
+		"03-04T10:00:00 ENERGY=14 TIME=2 MAX_POWER=7",
+	} {
+		p := f.get(ids[i])
+		cdr, err := tariffs.ParseCDR(p.CDR)
+		if p.Status != StatusPriced || err != nil {
+			t.Fatalf("session %d: %+v %v", i, p.Summary(), err)
+		}
+		if got := describe(cdr.ChargingPeriods); got != want {
+			t.Errorf("session %d periods:\n got %s\nwant %s", i, got, want)
+		}
+	}
+}
