@@ -12,7 +12,8 @@ import (
 
 // lookupTTL is how long a tenant or time zone looked up is used before it
 // is read again: a message costs no database round trip of its own, and a
-// renamed or deleted tenant or a changed time zone applies within it.
+// renamed or deleted tenant applies within it. A source's changed time zone
+// applies at once (Subscriber.SourceChanged).
 const lookupTTL = time.Minute
 
 // maxLookups bounds each cache; past it, it starts afresh.
@@ -47,6 +48,13 @@ func (c *lookupCache[K, V]) get(ctx context.Context, k K, now time.Time, load fu
 	c.entries[k] = lookupEntry[V]{v: v, expires: now.Add(lookupTTL)}
 	c.mu.Unlock()
 	return v, nil
+}
+
+// flush forgets every answer.
+func (c *lookupCache[K, V]) flush() {
+	c.mu.Lock()
+	c.entries = nil
+	c.mu.Unlock()
 }
 
 // directory answers the two questions a message asks of the database

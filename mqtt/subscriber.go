@@ -112,6 +112,12 @@ func New(cfg Config, svc *ingest.Service, db *pgxpool.Pool, m *Metrics, log *slo
 		state: State{Status: "connecting", Since: time.Now()}, closing: make(chan struct{})}
 }
 
+// SourceChanged drops the cached time zones: a source was renamed, given
+// another zone or deleted (sources.Resolver.Follow tells of it, from this
+// replica and the others). The zones are cached by device name, so all of
+// them go; each device costs one lookup more afterwards.
+func (s *Subscriber) SourceChanged(int64) { s.dir.zones.flush() }
+
 func (c Config) withDefaults() Config {
 	if c.Prefix == "" {
 		c.Prefix = DefaultPrefix

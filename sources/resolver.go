@@ -37,6 +37,9 @@ type Resolver struct {
 	ids     map[refKey]cachedID
 	refsOf  map[int64][]refKey
 	autoReg map[int64]cachedFlag
+
+	followersMu sync.Mutex
+	followers   []func(sourceID int64)
 }
 
 type refKey struct {
@@ -68,20 +71,42 @@ func NewResolver(st *Store) *Resolver {
 // Flush empties the cache.
 func (r *Resolver) Flush() {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	r.ids = map[refKey]cachedID{}
 	r.refsOf = map[int64][]refKey{}
 	r.autoReg = map[int64]cachedFlag{}
+	r.mu.Unlock()
+	r.tellFollowers(0)
 }
 
 // Forget drops every name cached for a source.
 func (r *Resolver) Forget(sourceID int64) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	for _, k := range r.refsOf[sourceID] {
 		delete(r.ids, k)
 	}
 	delete(r.refsOf, sourceID)
+	r.mu.Unlock()
+	r.tellFollowers(sourceID)
+}
+
+// Follow registers f, called each time the resolver forgets a source
+// (renamed, re-zoned or deleted, here or on another replica) with its id,
+// or everything (after a lost notification) with 0: other caches of what
+// sources are called or where they are follow the resolver's, which hears
+// of every change.
+func (r *Resolver) Follow(f func(sourceID int64)) {
+	r.followersMu.Lock()
+	defer r.followersMu.Unlock()
+	r.followers = append(r.followers, f)
+}
+
+func (r *Resolver) tellFollowers(sourceID int64) {
+	r.followersMu.Lock()
+	followers := r.followers
+	r.followersMu.Unlock()
+	for _, f := range followers {
+		f(sourceID)
+	}
 }
 
 // Register returns the sources to create for names that are not known, or

@@ -54,6 +54,9 @@ func (m *Main) mountMQTT(v1 fiber.Router, readings *ingest.Service, reg promethe
 		return nil
 	}
 	m.mqtt = mqtt.New(m.Config.MQTT, readings, m.pools.auth, mqtt.NewMetrics(reg), m.Log)
+	// A device's time zone is cached by name: it follows the resolver,
+	// which hears of every rename and change of zone.
+	readings.Resolver.Follow(m.mqtt.SourceChanged)
 	return m.mqtt.Start()
 }
 

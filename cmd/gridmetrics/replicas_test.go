@@ -29,6 +29,10 @@ import (
 
 const replicaCount = 3
 
+// noticeLimit bounds how long a replica may take to hear of a change made
+// through another (a notification's delivery takes milliseconds).
+const noticeLimit = 2 * time.Second
+
 // replicaCluster is the shared harness: a database with the tenants of
 // mqttEnv (acme auto-registers, other does not), a broker, the replicas
 // and the balancer.
@@ -387,7 +391,6 @@ func oneReading(source string, at time.Time, value float64) string {
 // asks each of the others directly, not through the balancer: they must
 // know at once (LISTEN/NOTIFY), within a bounded wait.
 func (c *replicaCluster) testCaches(t *testing.T) {
-	const noticeLimit = 2 * time.Second
 	e := c.env
 	// Tenant other registers nothing on first sight: a name no source has
 	// is refused, which is how a forgotten old name shows.
@@ -423,6 +426,8 @@ func (c *replicaCluster) testCaches(t *testing.T) {
 		}
 		t.Logf("replica %d refused the old name %s after the rename", i+1, seen.Round(time.Millisecond))
 	}
+
+	c.checkZoneChange(t)
 
 	// An API key every replica has verified (and cached) is revoked from
 	// the command line: each replica refuses it.
@@ -472,6 +477,95 @@ func (c *replicaCluster) testCaches(t *testing.T) {
 		if s := dial(i, newPassword); s != http.StatusSwitchingProtocols {
 			t.Errorf("replica %d answered the new password %d, want 101", i+1, s)
 		}
+	}
+}
+
+// checkZoneChange: a Tasmota device sends local times, read in its
+// source's time zone, which the MQTT subscription caches by device. The
+// zone is changed through replica 1 after every replica has read the old
+// one; messages sent afterwards, whichever replica takes them, are read in
+// the new zone.
+func (c *replicaCluster) checkZoneChange(t *testing.T) {
+	const device = "plug-tz"
+	e := c.env
+	expect(t, "create "+device, c.admin.do("POST", "/v1/sources", `{"external_id":"plug-tz","kind":"meter","timezone":"Europe/Berlin"}`), 201, "")
+	pub := newGoPublisher(t, e.broker.URL(), mqttAcmeUser, mqttAcmePass, "zone-pub")
+	// Local clock times of yesterday, a minute apart: the n-th message's.
+	day := time.Now().UTC().Add(-24 * time.Hour).Truncate(24 * time.Hour)
+	local := func(n int) string {
+		return day.Add(10*time.Hour + time.Duration(n)*time.Minute).Format("2006-01-02T15:04:05")
+	}
+	send := func(from, to int) {
+		t.Helper()
+		for n := from; n < to; n++ {
+			payload := fmt.Sprintf(`{"Time":%q,"ENERGY":{"Total":%d}}`, local(n), n)
+			if err := pub.publish(topic(e.acme, "tasmota/"+device+"/tele/SENSOR"), []byte(payload)); err != nil {
+				t.Fatalf("publish: %v", err)
+			}
+		}
+	}
+	// In the zone of n: n < rounds before the change, Berlin (UTC+1 in
+	// winter, +2 in summer), after it New York.
+	const rounds = 2 * replicaCount // the broker takes turns: each replica reads the zone
+	berlin, _ := time.LoadLocation("Europe/Berlin")
+	newYork, _ := time.LoadLocation("America/New_York")
+	want := func(n int, zone *time.Location) time.Time {
+		at, err := time.ParseInLocation("2006-01-02T15:04:05", local(n), zone)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return at.UTC()
+	}
+	stored := func(n int) []storedReading {
+		var out []storedReading
+		for _, r := range readingsOf(t, c.dbURL, e.acme, device) {
+			if r.metric == "energy_import" && r.value == float64(n)*1000 {
+				out = append(out, r)
+			}
+		}
+		return out
+	}
+	send(0, rounds)
+	waitReadings(t, c.dbURL, e.acme, device, rounds, 10*time.Second)
+	for n := range rounds {
+		if got := stored(n); len(got) != 1 || !got[0].at.Equal(want(n, berlin)) {
+			t.Fatalf("message %d (local %s) before the change: stored %v, want one reading at %s", n, local(n), got, want(n, berlin).Format(time.RFC3339))
+		}
+	}
+	expect(t, "new zone through replica 1", c.direct(t, 0, c.key).do("PATCH", "/v1/sources/"+device, `{"timezone":"America/New_York"}`), 200, "")
+	changed := time.Now()
+	// A message a replica takes before it has heard of the change is read
+	// in the old zone, as one taken before the change is. One at a time,
+	// until every replica has read several in the new zone.
+	var lastOld time.Duration
+	inARow := 0
+	for n := rounds; inARow < rounds; n++ {
+		sent := time.Since(changed)
+		if sent > noticeLimit+5*time.Second {
+			t.Fatalf("%s after the zone changed, the replicas still read messages in the old zone", sent.Round(time.Millisecond))
+		}
+		send(n, n+1)
+		var got []storedReading
+		if !waitFor(5*time.Second, func() bool { got = stored(n); return len(got) > 0 }) {
+			t.Fatalf("message %d not stored within 5s", n)
+		}
+		switch {
+		case len(got) == 1 && got[0].at.Equal(want(n, newYork)):
+			inARow++
+		case len(got) == 1 && got[0].at.Equal(want(n, berlin)):
+			inARow, lastOld = 0, sent
+		default:
+			t.Fatalf("message %d (local %s): stored %v, want one reading at %s", n, local(n), got, want(n, newYork).Format(time.RFC3339))
+		}
+	}
+	if lastOld > 0 {
+		t.Logf("Tasmota messages: read in the old zone until %s after the change through replica 1, then %d in a row in the new one",
+			lastOld.Round(time.Millisecond), rounds)
+	} else {
+		t.Logf("Tasmota messages: the first %d sent after the change through replica 1 were read in the new zone", rounds)
+	}
+	if lastOld > noticeLimit {
+		t.Errorf("a message sent %s after the zone changed was read in the old zone", lastOld.Round(time.Millisecond))
 	}
 }
 
