@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/gridmetrics/gridmetrics/internal/jsontext"
 	"github.com/gridmetrics/gridmetrics/table"
 )
 
@@ -108,7 +109,7 @@ func (j *jsonWriter) row(cells []cell) error {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = table.AppendJSONString(b, c.name)
+		b = jsontext.AppendString(b, c.name)
 		b = append(b, ':')
 		v := cells[i]
 		switch {
@@ -123,7 +124,7 @@ func (j *jsonWriter) row(cells []cell) error {
 		case c.kind == colInt:
 			b = strconv.AppendInt(b, v.i, 10)
 		default:
-			b = table.AppendJSONString(b, v.s)
+			b = jsontext.AppendString(b, v.s)
 		}
 	}
 	b = append(b, '}')

@@ -22,22 +22,6 @@ var awkward = []string{
 	"\u00a0nbsp", "\u0085nel", "\u3000ideographic space", "\b\f", "trail ",
 }
 
-// FuzzJSONString compares AppendJSONString with encoding/json on any text.
-func FuzzJSONString(f *testing.F) {
-	for _, s := range awkward {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		want, _ := json.Marshal(s)
-		if got := AppendJSONString(nil, s); !bytes.Equal(got, want) {
-			t.Fatalf("%q: got %s, encoding/json %s", s, got, want)
-		}
-		if got := AppendJSONString(nil, []byte(s)); !bytes.Equal(got, want) {
-			t.Fatalf("%q as bytes: got %s, encoding/json %s", s, got, want)
-		}
-	})
-}
-
 // FuzzCSVField compares a CSV field with encoding/csv's on any text.
 func FuzzCSVField(f *testing.F) {
 	for _, s := range awkward {

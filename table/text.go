@@ -11,6 +11,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/govalues/decimal"
+
+	"github.com/gridmetrics/gridmetrics/internal/jsontext"
 )
 
 // textRow gathers one row of a text format in a reused buffer.
@@ -181,7 +183,7 @@ func newNDJSONWriter(w io.Writer, cols []Column) *ndjsonWriter {
 		if i == 0 {
 			k[0] = '{'
 		}
-		k = AppendJSONString(k, c.Name)
+		k = jsontext.AppendString(k, c.Name)
 		n.keys[i] = append(k, ':')
 	}
 	return n
@@ -196,8 +198,8 @@ func (n *ndjsonWriter) key() {
 }
 
 func (n *ndjsonWriter) Null()           { n.key(); n.buf = append(n.buf, "null"...) }
-func (n *ndjsonWriter) String(s string) { n.key(); n.buf = AppendJSONString(n.buf, s) }
-func (n *ndjsonWriter) Bytes(b []byte)  { n.key(); n.buf = AppendJSONString(n.buf, b) }
+func (n *ndjsonWriter) String(s string) { n.key(); n.buf = jsontext.AppendString(n.buf, s) }
+func (n *ndjsonWriter) Bytes(b []byte)  { n.key(); n.buf = jsontext.AppendString(n.buf, b) }
 
 func (n *ndjsonWriter) Time(t time.Time) {
 	n.key()
@@ -271,61 +273,4 @@ func AppendJSONFloat(b []byte, v float64) ([]byte, error) {
 		b = b[:n-1]
 	}
 	return b, nil
-}
-
-const hexDigits = "0123456789abcdef"
-
-// AppendJSONString appends s as a JSON string, escaped as encoding/json
-// escapes it: quotes, backslashes and control characters; <, > and & (so
-// that the JSON is safe inside HTML); U+2028 and U+2029 (JavaScript line
-// ends); and each byte of invalid UTF-8 as U+FFFD.
-func AppendJSONString[S string | []byte](b []byte, s S) []byte {
-	b = append(b, '"')
-	start := 0 // s[start:i] is pending, needing no escape
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		var head [utf8.UTFMax]byte
-		r, size := utf8.DecodeRune(head[:copy(head[:], s[i:min(len(s), i+utf8.UTFMax)])])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-		case r == '\u2028' || r == '\u2029':
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-		default:
-			i += size
-			continue
-		}
-		i += size
-		start = i
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/govalues/decimal"
+
+	"github.com/gridmetrics/gridmetrics/internal/jsontext"
 )
 
 // jwriter writes JSON with the fields in a fixed order — the order the OCPI
@@ -54,8 +56,7 @@ func (w *jwriter) key(k string) {
 
 func (w *jwriter) str(s string) {
 	w.before()
-	b, _ := json.Marshal(s)
-	w.buf = append(w.buf, b...)
+	w.buf = jsontext.AppendString(w.buf, s)
 }
 
 func (w *jwriter) dec(d decimal.Decimal) {
