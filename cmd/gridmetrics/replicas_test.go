@@ -42,6 +42,7 @@ type replicaCluster struct {
 	dbURL    string
 	args     [][]string // each replica's arguments, to start it again alike
 	replicas []*serverProcess
+	started  []*serverProcess // every replica process, the killed ones too
 	lb       *balancer
 	key      string // acme: ingest, read, billing, admin
 	admin    client // acme through the balancer
@@ -95,6 +96,7 @@ func startReplicaCluster(t *testing.T) *replicaCluster {
 		c.args = append(c.args, args)
 		c.replicas = append(c.replicas, launchServerProcess(t, c.dbURL, args...))
 	}
+	c.started = append(c.started, c.replicas...)
 	var addrs []string
 	for _, p := range c.replicas {
 		p.waitReady()
@@ -141,9 +143,13 @@ func TestReplicas(t *testing.T) {
 	t.Run("client address", func(t *testing.T) { c.testClientAddress(t) })
 	t.Run("charger moves", func(t *testing.T) { c.testChargerMoves(t) })
 	t.Run("kill", func(t *testing.T) { c.testKill(t) })
-	for i, p := range c.replicas {
+	// Two replicas refreshing a tier at once (the advisory lock failing)
+	// would not show in the committed spans: the second one's watermark
+	// update finds the watermark moved and its job fails, rolled back. So
+	// no process may have logged a failed rollup job.
+	for _, p := range c.started {
 		if strings.Contains(p.logs.String(), "rollup job failed") {
-			t.Errorf("replica %d logged a failed rollup job:\n%s", i+1, p.logs)
+			t.Errorf("a replica logged a failed rollup job:\n%s", p.logs)
 		}
 	}
 }
@@ -715,6 +721,7 @@ func (c *replicaCluster) testKill(t *testing.T) {
 	stored, waiting := mq.missing(t, c.dbURL, mq.ackedRows())
 	p := startServerProcess(t, c.dbURL, append(c.args[victim], "--addr", addr)...)
 	c.replicas[victim] = p
+	c.started = append(c.started, p)
 	t.Logf("MQTT: %d publications acknowledged by the broker; %d stored before the killed replica's replacement connected, %d held for its session",
 		mq.acks.Load(), stored, waiting)
 	mq.waitStored(t, c.dbURL, 20*time.Second)

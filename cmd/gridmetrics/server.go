@@ -113,7 +113,11 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 
 	sourceStore := sources.NewStore(m.pools.read)
-	metrics, err := sourceStore.Metrics(ctx)
+	// The catalogue is read once, at start-up, on the jobs pool: its long
+	// acquire timeout lets a busy database delay the start, where the read
+	// pool's (sized for requests, possibly a fraction of a second) would
+	// end it.
+	metrics, err := sources.NewStore(m.pools.job).Metrics(ctx)
 	if err != nil {
 		return err
 	}
