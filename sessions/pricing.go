@@ -291,7 +291,7 @@ func (svc *Service) price(s *Session, in *pricingInput) (Pricing, error) {
 	if err != nil {
 		return fail("pricing with tariff %s: %v", ref, err)
 	}
-	price, err := json.Marshal(res)
+	price, err := res.MarshalJSON() // not json.Marshal, which would check and compact it again
 	if err != nil {
 		return Pricing{}, fmt.Errorf("encode the price of session %s: %w", s.PublicID, err)
 	}
