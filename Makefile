@@ -148,6 +148,12 @@ bench-ingestlog: ## rows/s direct against through the durable ingest log (3-node
 	@scripts/nats.sh install
 	$(GO) run ./bench/ingestlog $(BENCH_INGESTLOG_FLAGS)
 
+BENCH_SCALE_FLAGS ?=
+.PHONY: bench-scale
+bench-scale: ## the ingest log against direct ingest, then queries on the primary against a streaming standby while ingest runs, on one line (docs/scaling.md); flags: BENCH_SCALE_FLAGS="-log-rows 100000 -standby-iterations 50"
+	@scripts/nats.sh install
+	$(GO) run ./bench/scale $(BENCH_SCALE_FLAGS)
+
 BENCH_MQTT_FLAGS ?=
 .PHONY: bench-mqtt
 bench-mqtt: ## rows/s publish→commit through a private mosquitto (value and readings presets) against HTTP ingest of the same rows, and p99 publish→commit; flags: BENCH_MQTT_FLAGS="-rows 100000 -runs 3 -profile-dir .data/prof"
