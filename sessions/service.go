@@ -88,6 +88,8 @@ type Config struct {
 	MaxPricingAttempts int
 	// Logger receives the worker's errors. Default slog.Default().
 	Logger *slog.Logger
+	// Metrics counts the worker's results; nil counts nothing.
+	Metrics *Metrics
 }
 
 // WithDefaults returns the config with zero fields set to their defaults.

@@ -253,7 +253,10 @@ func (svc *Service) priceBatch(ctx context.Context, batch []claimed) []error {
 			}
 		}
 		for j, k := range ks {
-			if !errors.Is(stored[j], errStale) {
+			switch {
+			case stored[j] == nil && !rs[j].p.same(rs[j].cur):
+				svc.cfg.Metrics.storedResult(rs[j].p.Status)
+			case !errors.Is(stored[j], errStale):
 				errs[todo[k]] = stored[j]
 			}
 		}
@@ -297,9 +300,12 @@ func (svc *Service) priceClaimed(ctx context.Context, c claimed) error {
 	if err != nil {
 		return err
 	}
-	_, err = svc.store.storePricing(ctx, c.tenantID, c.id, c.version, p)
+	stored, err := svc.store.storePricing(ctx, c.tenantID, c.id, c.version, p)
 	if errors.Is(err, errStale) {
 		return nil
+	}
+	if err == nil && stored.Version != c.version {
+		svc.cfg.Metrics.storedResult(p.Status)
 	}
 	return err
 }

@@ -258,7 +258,8 @@ func (c *replicaCluster) checkMQTTOnce(t *testing.T, mq *mqttLoad) {
 
 // checkPricedOnce waits until every session is priced, and checks that
 // each was priced once: price_count 1, also a moment later, while every
-// replica's pricing worker keeps polling.
+// replica's pricing worker keeps polling, and as many prices stored by the
+// replicas together.
 func (c *replicaCluster) checkPricedOnce(t *testing.T, want int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -285,6 +286,13 @@ func (c *replicaCluster) checkPricedOnce(t *testing.T, want int) {
 	t.Logf("sessions: %d, priced %d, priced other than once %d (most pricings of one session: %d)", total, priced, notOnce, maxCount)
 	if total != want || notOnce > 0 {
 		t.Errorf("%d sessions, %d of them priced other than once (most pricings of one: %d), want %d priced once each", total, notOnce, maxCount, want)
+	}
+	// The workers' own count: the prices the replicas stored add up to
+	// the sessions, whichever replica priced which.
+	sum, each := c.sumMetric(t, `gridmetrics_session_pricings_total{status="priced"}`)
+	t.Logf("prices stored by each replica: %v", each)
+	if sum != float64(want) {
+		t.Errorf("the replicas stored %v prices (%v), want %d", sum, each, want)
 	}
 }
 

@@ -177,7 +177,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	tariffs.Mount(v1, tariffStore)
 	costs.Mount(v1, &costs.Service{Tariffs: tariffStore, Sources: sourceStore, Meters: costs.QueryMeters{Query: queryService}})
 	tariffCache := tariffs.NewCache(0) // shared by requests and the pricing worker
-	m.sessions = sessions.NewService(m.pools.read, resolver, ingestService, assignedTariffs{tariffStore, tariffCache}, m.sessionsConfig())
+	m.sessions = sessions.NewService(m.pools.read, resolver, ingestService, assignedTariffs{tariffStore, tariffCache}, m.sessionsConfig(reg))
 	m.useStandby(m.sessions)
 	ingestService.Signed = m.sessions // MeterValues' signed values go to their session
 	m.pricing = m.sessions.OnPool(m.pools.job, assignedTariffs{tariffs.NewStore(m.pools.job), tariffCache})
@@ -339,8 +339,8 @@ func (m *Main) queryConfig() query.Config {
 	return cfg
 }
 
-func (m *Main) sessionsConfig() sessions.Config {
+func (m *Main) sessionsConfig(reg prometheus.Registerer) sessions.Config {
 	cfg := m.Config.Sessions
-	cfg.Logger = m.Log
+	cfg.Logger, cfg.Metrics = m.Log, sessions.NewMetrics(reg)
 	return cfg
 }
