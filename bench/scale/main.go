@@ -36,7 +36,8 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	// Larger than the single benchmarks' defaults, so that each p99 rests
-	// on a few hundred samples; a run takes about two minutes.
+	// on a thousand samples or more (the lag on 1,000, the queries on 600
+	// per server); a run takes about a minute on 2 cores.
 	logCfg := scaling.DefaultLogConfig()
 	logCfg.Rows, logCfg.LagDuration = 500_000, 10*time.Second
 	standbyCfg := scaling.DefaultStandbyConfig()
