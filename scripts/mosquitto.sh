@@ -14,6 +14,7 @@
 # Tests start their own brokers (package mqtt/mqtttest); they need only the
 # binaries that `install` provides.
 set -euo pipefail
+. "$(dirname "$0")/lib/daemon-package.sh"
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 dir=$root/.data/mosquitto
@@ -34,35 +35,7 @@ installed() { [ -n "$(find_broker)" ] && command -v mosquitto_pub >/dev/null 2>&
 install_mosquitto() {
   installed && return
   log "mosquitto is not installed; installing it from Debian's packages"
-  local sudo=
-  [ "$(id -u)" = 0 ] || sudo=sudo
-  # Only the binaries are wanted: a policy-rc.d that refuses every action
-  # keeps the package from starting its system-wide broker on port 1883.
-  # An existing policy is left alone (and respected).
-  local policy=/usr/sbin/policy-rc.d ours=
-  if [ ! -e $policy ]; then
-    printf '#!/bin/sh\nexit 101\n' | $sudo tee $policy >/dev/null
-    $sudo chmod 755 $policy
-    ours=1
-    trap "$sudo rm -f $policy" EXIT
-  fi
-  local apt=($sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto mosquitto-clients)
-  if ! "${apt[@]}" >&2; then
-    log "installing failed; updating the package lists and trying again"
-    $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
-    "${apt[@]}" >&2
-  fi
-  if [ -n "$ours" ]; then
-    $sudo rm -f $policy
-    trap - EXIT
-  fi
-  # Under systemd the unit is still enabled for the next boot: disable it,
-  # and stop it should anything have started it.
-  if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
-    $sudo systemctl disable --now mosquitto.service >&2 2>/dev/null || true
-  elif [ -f /run/mosquitto/mosquitto.pid ]; then
-    $sudo kill "$(cat /run/mosquitto/mosquitto.pid)" 2>/dev/null || true
-  fi
+  install_without_starting mosquitto.service "/run/mosquitto/mosquitto.pid" mosquitto mosquitto-clients
   installed || { log "mosquitto is still missing after installing it"; exit 1; }
 }
 

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gridmetrics/gridmetrics/internal/localserver"
 )
 
 // balancer is a private HAProxy in front of the service replicas: round
@@ -75,17 +77,6 @@ listen stats
 `, port, servers.String(), statsPort)
 }
 
-// findHAProxy finds haproxy on PATH or in /usr/sbin, where Debian puts it.
-func findHAProxy() string {
-	if p, err := exec.LookPath("haproxy"); err == nil {
-		return p
-	}
-	if _, err := os.Stat("/usr/sbin/haproxy"); err == nil {
-		return "/usr/sbin/haproxy"
-	}
-	return ""
-}
-
 // startBalancer starts HAProxy in front of backends and waits until it
 // accepts connections and sees every backend up. It is stopped when the
 // test ends, and killed with the test binary (Pdeathsig). Without HAProxy
@@ -93,7 +84,7 @@ func findHAProxy() string {
 // (scripts/haproxy.sh).
 func startBalancer(t *testing.T, backends []string) *balancer {
 	t.Helper()
-	bin := findHAProxy()
+	bin := localserver.Binary("haproxy")
 	if bin == "" {
 		if ci := os.Getenv("CI"); ci != "" && ci != "false" {
 			t.Fatal("haproxy is not installed (scripts/haproxy.sh install installs it)")

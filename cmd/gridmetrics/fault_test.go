@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/gridmetrics/gridmetrics/internal/localserver"
 	"github.com/gridmetrics/gridmetrics/schema/dbtest"
 )
 
@@ -94,12 +94,11 @@ func startScratchCluster(t *testing.T) *scratchCluster {
 
 func freeLoopbackPort(t *testing.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := localserver.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return port
 }
 
 func (c *scratchCluster) pgsh(args ...string) (string, error) {

@@ -12,7 +12,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,6 +23,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/gridmetrics/gridmetrics/internal/localserver"
 )
 
 // startTimeout bounds how long the cluster may take to accept connections
@@ -89,7 +90,7 @@ func Launch(dir string, n int) (*Cluster, error) {
 	if n < 1 || n > 5 {
 		return nil, fmt.Errorf("a cluster of %d nodes: want 1 to 5", n)
 	}
-	bin := findServer()
+	bin := localserver.Binary("nats-server")
 	if bin == "" {
 		return nil, NotInstalledError{}
 	}
@@ -113,10 +114,10 @@ func (c *Cluster) launch(n int) error {
 	for i := range n {
 		nd := &node{name: fmt.Sprintf("n%d", i+1)}
 		var err error
-		if nd.port, err = freePort(); err != nil {
+		if nd.port, err = localserver.FreePort(); err != nil {
 			return err
 		}
-		if nd.clusterPort, err = freePort(); err != nil {
+		if nd.clusterPort, err = localserver.FreePort(); err != nil {
 			return err
 		}
 		nd.conf = filepath.Join(c.dir, nd.name+".conf")
@@ -308,27 +309,6 @@ func (c *Cluster) portTaken() bool {
 		}
 	}
 	return false
-}
-
-// findServer finds nats-server on PATH or in /usr/sbin, where Debian puts
-// it and a normal user's PATH often does not look.
-func findServer() string {
-	if p, err := exec.LookPath("nats-server"); err == nil {
-		return p
-	}
-	if _, err := os.Stat("/usr/sbin/nats-server"); err == nil {
-		return "/usr/sbin/nats-server"
-	}
-	return ""
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 func tail(path string, lines int) string {

@@ -10,7 +10,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +19,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/gridmetrics/gridmetrics/internal/localserver"
 )
 
 // ErrNoPostgres is returned by Start when PostgreSQL's binaries are not
@@ -110,7 +111,7 @@ func StartForTest(t testing.TB) *Pair {
 
 func (p *Pair) start(ctx context.Context, profile, dir string, extra ...string) (Server, error) {
 	for attempt := 1; ; attempt++ {
-		port, err := freePort()
+		port, err := localserver.FreePort()
 		if err != nil {
 			return Server{}, err
 		}
@@ -287,15 +288,6 @@ func poll(ctx context.Context, done func() (bool, error)) error {
 		case <-time.After(pollInterval):
 		}
 	}
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
 // repoRoot is the nearest folder above the working directory holding

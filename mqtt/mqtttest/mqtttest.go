@@ -26,6 +26,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gridmetrics/gridmetrics/internal/localserver"
 )
 
 // User is an account on the broker and its access rules. Read and Write are
@@ -106,7 +108,7 @@ func (e *NotInstalledError) Error() string {
 // and persistence in, for programs that are not tests (the benchmark);
 // Close stops it. Start is Launch for a test.
 func Launch(dir string, opts Options) (*Broker, error) {
-	bin := findBroker()
+	bin := localserver.Binary("mosquitto")
 	if bin == "" {
 		return nil, &NotInstalledError{Program: "mosquitto"}
 	}
@@ -123,13 +125,13 @@ func Launch(dir string, opts Options) (*Broker, error) {
 	// The free port is found by binding and releasing it: another process
 	// may take it in between, so a broker that cannot bind gets another.
 	for attempt := 1; ; attempt++ {
-		port, err := freePort()
+		port, err := localserver.FreePort()
 		if err != nil {
 			return nil, err
 		}
 		b.port = port
 		if opts.TLS != nil {
-			if b.tlsPort, err = freePort(); err != nil {
+			if b.tlsPort, err = localserver.FreePort(); err != nil {
 				return nil, err
 			}
 		}
@@ -153,27 +155,6 @@ func missing(t testing.TB, what string) {
 		t.Fatalf("%s is not installed (scripts/mosquitto.sh install installs it)", what)
 	}
 	t.Skip("mosquitto is not installed; make test installs it")
-}
-
-// findBroker finds mosquitto on PATH or in /usr/sbin, where Debian puts it
-// and where a normal user's PATH often does not look.
-func findBroker() string {
-	if p, err := exec.LookPath("mosquitto"); err == nil {
-		return p
-	}
-	if _, err := os.Stat("/usr/sbin/mosquitto"); err == nil {
-		return "/usr/sbin/mosquitto"
-	}
-	return ""
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // writeAuth writes the password file (hashed by mosquitto_passwd) and the
