@@ -242,6 +242,18 @@ func (l *faultLoad) finish() {
 }
 
 // unavailableAnswers counts the load's 503s.
+// checkAnswersAndLoss fails t for answers other than 200 or 503 with
+// Retry-After, and for acknowledged rows lost.
+func (l *faultLoad) checkAnswersAndLoss(t *testing.T, lost int, logs fmt.Stringer) {
+	t.Helper()
+	if len(l.bad) > 0 {
+		t.Errorf("answers other than 200 or 503 with Retry-After:\n%s\nlog:\n%s", strings.Join(l.bad, "\n"), logs)
+	}
+	if lost > 0 {
+		t.Errorf("%d acknowledged rows lost", lost)
+	}
+}
+
 func (l *faultLoad) unavailableAnswers() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -490,12 +502,7 @@ func TestFaultWriterBackendsTerminated(t *testing.T) {
 	if midBatch == 0 {
 		t.Errorf("no writer backend was terminated mid-batch (%d idle ones were): the test proves little", terminated)
 	}
-	if len(load.bad) > 0 {
-		t.Errorf("answers other than 200 or 503 with Retry-After:\n%s\nlog:\n%s", strings.Join(load.bad, "\n"), srv.logs)
-	}
-	if lost > 0 {
-		t.Errorf("%d acknowledged rows lost", lost)
-	}
+	load.checkAnswersAndLoss(t, lost, srv.logs)
 }
 
 // TestFaultSlowReadsDoNotStarveIngest holds a lock that every tariff read
