@@ -291,10 +291,7 @@ func (svc *Service) price(s *Session, in *pricingInput) (Pricing, error) {
 	if err != nil {
 		return fail("pricing with tariff %s: %v", ref, err)
 	}
-	price, err := res.MarshalJSON() // not json.Marshal, which would check and compact it again
-	if err != nil {
-		return Pricing{}, fmt.Errorf("encode the price of session %s: %w", s.PublicID, err)
-	}
+	price := res.AppendJSON(make([]byte, 0, 2048))
 	round := func(d decimal.Decimal) decimal.NullDecimal {
 		return decimal.NullDecimal{Decimal: tariffs.RoundHalfUp(d, hoursScale).Trim(0), Valid: true}
 	}

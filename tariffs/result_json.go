@@ -9,15 +9,13 @@ import (
 	"github.com/gridmetrics/gridmetrics/internal/jsontext"
 )
 
-// A Result is written as encoding/json writes it from its field tags
-// (decimals as numeric strings, times in RFC 3339 with nanoseconds), byte for
-// byte — TestResultJSONAsEncodingJSON holds it to that — but by appending:
-// the pricing worker stores one per session, and reflection was a sixth of
-// its CPU.
-
-// MarshalJSON writes the result.
-func (r Result) MarshalJSON() ([]byte, error) {
-	b := make([]byte, 0, 512+400*len(r.Lines))
+// AppendJSON appends the result as encoding/json writes it from its field
+// tags (decimals as numeric strings, times in RFC 3339 with nanoseconds),
+// byte for byte — TestResultJSONAsEncodingJSON holds it to that — but
+// without reflection: the pricing worker stores one per session, and
+// encoding/json was a sixth of its CPU. It is not MarshalJSON, so that a
+// struct embedding a Result (a quote) is still written field by field.
+func (r *Result) AppendJSON(b []byte) []byte {
 	b = append(b, `{"currency":`...)
 	b = jsontext.AppendString(b, r.Currency)
 	b = append(b, `,"lines":`...)
@@ -62,7 +60,7 @@ func (r Result) MarshalJSON() ([]byte, error) {
 	b = appendDecimal(append(b, `,"export_kwh":`...), u.ExportKWh)
 	b = appendInt(append(b, `,"days":`...), u.Days)
 	b = appendInt(append(b, `,"billing_periods":`...), u.BillingPeriods)
-	return append(b, "}}"...), nil
+	return append(b, "}}"...)
 }
 
 func appendLine(b []byte, l *Line) []byte {
