@@ -522,13 +522,19 @@ func (st *Store) readings(ctx context.Context, ws []window) ([]Readings, error) 
 	defer rows.Close()
 	// The rows are decoded from their binary form straight into samples:
 	// pgx would make a slice of times and one of values for every row
-	// first.
-	if err := requireBinary(rows.FieldDescriptions()[2:]); err != nil {
-		return nil, fmt.Errorf("read readings of %d sessions: %w", len(ws), err)
-	}
+	// first. A connection that asks for text (the simple protocol) is
+	// scanned by pgx.
+	binary := requireBinary(rows.FieldDescriptions()[2:]) == nil
 	series := make([][]Sample, len(ws)*len(readingMetrics)) // by window, then metric
 	for rows.Next() {
-		i, metric, ss, err := scanSeries(rows.RawValues(), len(ws))
+		var i, metric int
+		var ss []Sample
+		var err error
+		if binary {
+			i, metric, ss, err = scanSeries(rows.RawValues(), len(ws))
+		} else {
+			i, metric, ss, err = scanSeriesText(rows, len(ws))
+		}
 		if err != nil {
 			return nil, fmt.Errorf("read readings of %d sessions: %w", len(ws), err)
 		}
@@ -565,6 +571,28 @@ func requireBinary(fds []pgconn.FieldDescription) error {
 		}
 	}
 	return nil
+}
+
+// scanSeriesText is scanSeries through pgx's scanning.
+func scanSeriesText(rows pgx.Rows, windows int) (i, metric int, ss []Sample, err error) {
+	var ord int64
+	var name string
+	var times []time.Time
+	var vals []float64
+	if err := rows.Scan(&ord, &name, &times, &vals); err != nil {
+		return 0, 0, nil, err
+	}
+	if ord < 1 || ord > int64(windows) || len(times) != len(vals) {
+		return 0, 0, nil, fmt.Errorf("window %d of %d, %d times and %d values", ord, windows, len(times), len(vals))
+	}
+	if metric = slices.Index(readingMetrics, name); metric < 0 {
+		return 0, 0, nil, fmt.Errorf("metric %q was not asked for", name)
+	}
+	ss = make([]Sample, len(times))
+	for k := range times {
+		ss[k] = Sample{Time: times[k].UTC(), Value: vals[k]}
+	}
+	return int(ord - 1), metric, ss, nil
 }
 
 // scanSeries decodes a row of the readings statement: the window's
