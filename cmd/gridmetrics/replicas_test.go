@@ -76,13 +76,7 @@ func startReplicaCluster(t *testing.T) *replicaCluster {
 	// database with history: from there each tier's refresh has a day or
 	// more to do while the replicas compete for it.
 	c.rollupsFrom = time.Now().UTC().Truncate(24 * time.Hour).Add(-24 * time.Hour)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, c.dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
+	ctx, conn := c.connect(t, 10*time.Second)
 	for _, tier := range rollups.Tiers {
 		if _, err := conn.Exec(ctx, `INSERT INTO rollup_watermarks (tier, watermark) VALUES ($1, $2)`, tier.Name, c.rollupsFrom); err != nil {
 			t.Fatal(err)
@@ -256,19 +250,27 @@ func (c *replicaCluster) checkMQTTOnce(t *testing.T, mq *mqttLoad) {
 	}
 }
 
+// connect opens a connection to the replicas' database for t, within
+// limit.
+func (c *replicaCluster) connect(t *testing.T, limit time.Duration) (context.Context, *pgx.Conn) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	t.Cleanup(cancel)
+	conn, err := pgx.Connect(ctx, c.dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return ctx, conn
+}
+
 // checkPricedOnce waits until every session is priced, and checks that
 // each was priced once: price_count 1, also a moment later, while every
 // replica's pricing worker keeps polling, and as many prices stored by the
 // replicas together.
 func (c *replicaCluster) checkPricedOnce(t *testing.T, want int) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, c.dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
+	ctx, conn := c.connect(t, 60*time.Second)
 	var total, priced, notOnce, maxCount int
 	read := func() {
 		t.Helper()
@@ -303,13 +305,7 @@ func (c *replicaCluster) checkPricedOnce(t *testing.T, want int) {
 // raw reading below its watermark once.
 func (c *replicaCluster) checkRollupsOnce(t *testing.T) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, c.dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
+	ctx, conn := c.connect(t, 60*time.Second)
 	watermarks := func() (map[string]time.Time, int) {
 		t.Helper()
 		wms := map[string]time.Time{}
@@ -374,7 +370,7 @@ func (c *replicaCluster) checkRollupsOnce(t *testing.T) {
 	}
 	// Every raw reading below the 15m watermark is in exactly one bucket.
 	var buckets, rawBuckets, samples, rawSamples int64
-	err = conn.QueryRow(ctx, `SELECT (SELECT count(*) FROM rollup_15m WHERE bucket >= $1 AND bucket < $2),
+	err := conn.QueryRow(ctx, `SELECT (SELECT count(*) FROM rollup_15m WHERE bucket >= $1 AND bucket < $2),
 			(SELECT coalesce(sum(n), 0) FROM rollup_15m WHERE bucket >= $1 AND bucket < $2),
 			(SELECT count(DISTINCT (source_id, metric, date_bin('15 minutes', time, $1))) FROM readings WHERE time >= $1 AND time < $2),
 			(SELECT count(*) FROM readings WHERE time >= $1 AND time < $2)`,
