@@ -205,7 +205,47 @@ func (c *Cluster) waitReady(limit time.Duration) error {
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
-	return nil
+	// Answering is not yet agreeing: until the meta leader knows every
+	// node's JetStream, a stream of as many replicas as nodes has "no
+	// suitable peers for placement". Place one, then remove it.
+	var running []string
+	for _, nd := range c.nodes {
+		if nd.running() {
+			running = append(running, nd.url())
+		}
+	}
+	for {
+		last := streamPlaced(strings.Join(running, ","), len(running))
+		if last == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("nats cluster: no stream of %d replicas placed within %s: %v", len(running), limit, last)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// streamPlaced creates a stream of the given replicas in memory and deletes
+// it again.
+func streamPlaced(urls string, replicas int) error {
+	nc, err := nats.Connect(urls, nats.Timeout(time.Second), nats.NoReconnect())
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	const name = "natstest_ready"
+	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: name, Subjects: []string{"natstest.ready"},
+		Replicas: replicas, Storage: jetstream.MemoryStorage}); err != nil {
+		return err
+	}
+	return js.DeleteStream(ctx, name)
 }
 
 func jetStreamAnswers(url string) error {
