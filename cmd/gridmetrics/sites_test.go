@@ -140,7 +140,7 @@ func TestSitesHostile(t *testing.T) {
 		{"location id past 36", "POST", "/v1/sites", fmt.Sprintf(`{"id":"s-2","ocpi_location_id":%q}`, strings.Repeat("L", 37)), 400, "VALIDATION_ERROR", "ocpi_location_id"},
 		{"page too large", "GET", "/v1/sites?limit=1001", "", 400, "VALIDATION_ERROR", "limit"},
 		{"page not a number", "GET", "/v1/sites?page=x", "", 400, "VALIDATION_ERROR", "page"},
-		{"body past the route's limit", "POST", "/v1/sites", `{"id":"s-2","name":"` + strings.Repeat("n", 300<<10) + `"}`, 413, "PAYLOAD_TOO_LARGE", ""},
+		{"body past the route's limit", "POST", "/v1/sites", `{"id":"s-2","name":"` + strings.Repeat("n", 256<<10) + `"}`, 413, "PAYLOAD_TOO_LARGE", ""},
 	} {
 		r := c.doInvalid(tt.method, tt.path, tt.body)
 		expect(t, tt.name, r, tt.status, tt.code)

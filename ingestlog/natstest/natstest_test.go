@@ -50,11 +50,18 @@ func TestClusterReplicatesAndSurvivesANode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	info, err := s.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
+	// The restarted node catches up on what it missed: wait for it, bounded.
+	var msgs uint64
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		info, err := s.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if msgs = info.State.Msgs; msgs == 2 || time.Now().After(deadline) {
+			break
+		}
 	}
-	if info.State.Msgs != 2 {
-		t.Errorf("stream holds %d messages, want 2", info.State.Msgs)
+	if msgs != 2 {
+		t.Errorf("stream holds %d messages, want 2", msgs)
 	}
 }
