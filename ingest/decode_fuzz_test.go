@@ -306,7 +306,9 @@ func FuzzParseRFC3339Micro(f *testing.F) {
 		}
 		// What it reads, written back, reads the same.
 		again, ok := parseRFC3339Micro([]byte(got.Format(time.RFC3339Nano)))
-		if got.Year() > 0 && (!ok || !again.Equal(got)) {
+		// (RFC 3339 writes years 0001–9999 only: 9999-12-31T20:00:00-10:00 is
+		// in year 10000 in UTC, as time.Parse reads it too.)
+		if got.Year() > 0 && got.UTC().Year() <= 9999 && (!ok || !again.Equal(got)) {
 			t.Fatalf("%q reads as %v, which reads back as %v, %v", s, got, again, ok)
 		}
 	})
