@@ -38,8 +38,7 @@ type Resolver struct {
 	refsOf  map[int64][]refKey
 	autoReg map[int64]cachedFlag
 
-	followersMu sync.Mutex
-	followers   []func(sourceID int64)
+	followers listeners
 }
 
 type refKey struct {
@@ -75,7 +74,7 @@ func (r *Resolver) Flush() {
 	r.refsOf = map[int64][]refKey{}
 	r.autoReg = map[int64]cachedFlag{}
 	r.mu.Unlock()
-	r.tellFollowers(0)
+	r.followers.tell(0)
 }
 
 // Forget drops every name cached for a source.
@@ -86,7 +85,7 @@ func (r *Resolver) Forget(sourceID int64) {
 	}
 	delete(r.refsOf, sourceID)
 	r.mu.Unlock()
-	r.tellFollowers(sourceID)
+	r.followers.tell(sourceID)
 }
 
 // Follow registers f, called each time the resolver forgets a source
@@ -94,20 +93,7 @@ func (r *Resolver) Forget(sourceID int64) {
 // or everything (after a lost notification) with 0: other caches of what
 // sources are called or where they are follow the resolver's, which hears
 // of every change.
-func (r *Resolver) Follow(f func(sourceID int64)) {
-	r.followersMu.Lock()
-	defer r.followersMu.Unlock()
-	r.followers = append(r.followers, f)
-}
-
-func (r *Resolver) tellFollowers(sourceID int64) {
-	r.followersMu.Lock()
-	followers := r.followers
-	r.followersMu.Unlock()
-	for _, f := range followers {
-		f(sourceID)
-	}
-}
+func (r *Resolver) Follow(f func(sourceID int64)) { r.followers.add(f) }
 
 // Register returns the sources to create for names that are not known, or
 // nil to leave them unknown. It is consulted only for tenants with

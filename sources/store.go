@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -18,10 +17,8 @@ import (
 // Store keeps sources and reads the metric catalogue. Every method is
 // scoped to a tenant: another tenant's source is not found.
 type Store struct {
-	db *pgxpool.Pool
-
-	mu        sync.Mutex
-	listeners []func(sourceID int64)
+	db       *pgxpool.Pool
+	onChange listeners
 }
 
 // ChangesChannel is the PostgreSQL notification channel on which a source's
@@ -32,20 +29,7 @@ const ChangesChannel = "gridmetrics_sources"
 // OnChange registers a function called (after commit) with the id of every
 // source this store renames or deletes: the in-process twin of
 // ChangesChannel, so a resolver in the same process never lags behind.
-func (st *Store) OnChange(f func(sourceID int64)) {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	st.listeners = append(st.listeners, f)
-}
-
-func (st *Store) changed(id int64) {
-	st.mu.Lock()
-	listeners := st.listeners
-	st.mu.Unlock()
-	for _, f := range listeners {
-		f(id)
-	}
-}
+func (st *Store) OnChange(f func(sourceID int64)) { st.onChange.add(f) }
 
 func notifyChange(ctx context.Context, tx pgx.Tx, id int64) error {
 	_, err := tx.Exec(ctx, "SELECT pg_notify($1, $2::bigint::text)", ChangesChannel, id)
@@ -293,7 +277,7 @@ func (st *Store) Update(ctx context.Context, tenantID int64, ref string, p Patch
 		return err
 	})
 	if err == nil {
-		st.changed(out.ID)
+		st.onChange.tell(out.ID)
 	}
 	return out, err
 }
@@ -329,7 +313,7 @@ func (st *Store) Delete(ctx context.Context, tenantID int64, ref string) error {
 		return notifyChange(ctx, tx, id)
 	})
 	if err == nil {
-		st.changed(id)
+		st.onChange.tell(id)
 	}
 	return err
 }
