@@ -229,15 +229,11 @@ func (c *Cluster) waitReady(limit time.Duration) error {
 // streamPlaced creates a stream of the given replicas in memory and deletes
 // it again.
 func streamPlaced(urls string, replicas int) error {
-	nc, err := nats.Connect(urls, nats.Timeout(time.Second), nats.NoReconnect())
+	nc, js, err := connectOnce(urls)
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return err
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	const name = "natstest_ready"
@@ -249,19 +245,30 @@ func streamPlaced(urls string, replicas int) error {
 }
 
 func jetStreamAnswers(url string) error {
-	nc, err := nats.Connect(url, nats.Timeout(time.Second), nats.NoReconnect())
+	nc, js, err := connectOnce(url)
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return err
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	_, err = js.AccountInfo(ctx)
 	return err
+}
+
+// connectOnce connects to JetStream at urls without reconnecting, for a
+// single check.
+func connectOnce(urls string) (*nats.Conn, jetstream.JetStream, error) {
+	nc, err := nats.Connect(urls, nats.Timeout(time.Second), nats.NoReconnect())
+	if err != nil {
+		return nil, nil, err
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	return nc, js, nil
 }
 
 // URLs are the nodes' client URLs, comma-separated, as the ingest log's
