@@ -7,6 +7,8 @@ import (
 
 	"github.com/govalues/decimal"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/gridmetrics/gridmetrics/internal/pgbinary"
 )
 
 // The pricing worker's batch statements: the claimed sessions read in one,
@@ -88,7 +90,7 @@ func (st *Store) storePricings(ctx context.Context, tenantID int64, rs []pricing
 				return err
 			}
 		}
-		var u pricingRows
+		var us []pricingRow
 		if len(changed) > 0 {
 			seqs, ats, err := w.stamps(ctx, len(changed))
 			if err != nil {
@@ -96,40 +98,29 @@ func (st *Store) storePricings(ctx context.Context, tenantID int64, rs []pricing
 			}
 			for k, i := range changed {
 				r := &rs[i]
-				at, count := ats[k], r.cur.PriceCount
-				var cdr []byte
-				var pricedAt *time.Time
+				u := pricingRow{r: r, at: ats[k], seq: seqs[k], count: int32(r.cur.PriceCount)}
 				if r.p.Status == StatusPriced {
-					count++
-					if cdr, err = r.p.CDR(at, count); err != nil {
+					u.count++
+					if u.cdr, err = r.p.CDR(u.at, int(u.count)); err != nil {
 						errs[i] = fmt.Errorf("render the CDR of session %s: %w", r.cur.PublicID, err)
 						continue
 					}
-					pricedAt = &ats[k]
+					u.pricedAt = &ats[k]
 				}
-				u.add(r, cdr, count, pricedAt, at, seqs[k])
+				us = append(us, u)
 			}
 		}
-		if len(u.id) > 0 {
-			rows, err := w.tx.Query(ctx, `UPDATE sessions s SET status = u.status, failure_reason = u.failure_reason, tariff_ref = u.tariff_ref,
-					currency = u.currency, energy_kwh = u.energy_kwh::numeric, charging_hours = u.charging_hours::numeric,
-					parking_hours = u.parking_hours::numeric, total_excl_vat = u.total_excl_vat::numeric,
-					total_incl_vat = u.total_incl_vat::numeric, price = u.price::json, cdr = u.cdr::json, price_count = u.price_count,
-					priced_at = u.priced_at, claimed_until = NULL, pricing_attempts = 0, pricing_error = '',
-					updated_at = u.updated_at, change_seq = u.change_seq
-				FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
-					$10::text[], $11::text[], $12::text[], $13::text[], $14::int[], $15::timestamptz[], $16::timestamptz[], $17::bigint[])
-					AS u(id, version, status, failure_reason, tariff_ref, currency, energy_kwh, charging_hours, parking_hours,
-						total_excl_vat, total_incl_vat, price, cdr, price_count, priced_at, updated_at, change_seq)
-				WHERE s.id = u.id AND s.change_seq = u.version
-				RETURNING s.id`,
-				u.id, u.version, u.status, u.failureReason, u.tariffRef, u.currency, u.energy, u.charging, u.parking,
-				u.exclVAT, u.inclVAT, u.price, u.cdr, u.count, u.pricedAt, u.updatedAt, u.seq)
-			if err != nil {
-				return fmt.Errorf("store the prices of %d sessions: %w", len(u.id), err)
+		if len(us) > 0 {
+			res := w.tx.Conn().PgConn().ExecParams(ctx, storePricingsSQL, pricingParams(us), pricingParamOIDs, binaryFormats[:len(pricingParamOIDs)], binaryFormats[:1]).Read()
+			if res.Err != nil {
+				return fmt.Errorf("store the prices of %d sessions: %w", len(us), res.Err)
 			}
-			if err := collect(rows, "store the prices of sessions"); err != nil {
-				return err
+			for _, row := range res.Rows {
+				id, err := pgbinary.Int8(row[0])
+				if err != nil {
+					return fmt.Errorf("store the prices of sessions: %w", err)
+				}
+				stored[id] = true
 			}
 		}
 		for i, r := range rs {
@@ -142,37 +133,103 @@ func (st *Store) storePricings(ctx context.Context, tenantID int64, rs []pricing
 	return errs, err
 }
 
-// pricingRows are the columns of storePricings' UPDATE, one array each.
-type pricingRows struct {
-	id, version, seq                                        []int64
-	status, failureReason, tariffRef, currency              []string
-	energy, charging, parking, exclVAT, inclVAT, price, cdr []*string
-	count                                                   []int32
-	pricedAt                                                []*time.Time
-	updatedAt                                               []time.Time
+// storePricingsSQL writes a tenant's results from arrays, one element per
+// session (pricingParams), where the session is still at the version
+// priced.
+const storePricingsSQL = `UPDATE sessions s SET status = u.status, failure_reason = u.failure_reason, tariff_ref = u.tariff_ref,
+		currency = u.currency, energy_kwh = u.energy_kwh::numeric, charging_hours = u.charging_hours::numeric,
+		parking_hours = u.parking_hours::numeric, total_excl_vat = u.total_excl_vat::numeric,
+		total_incl_vat = u.total_incl_vat::numeric, price = u.price::json, cdr = u.cdr::json, price_count = u.price_count,
+		priced_at = u.priced_at, claimed_until = NULL, pricing_attempts = 0, pricing_error = '',
+		updated_at = u.updated_at, change_seq = u.change_seq
+	FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
+		$10::text[], $11::text[], $12::text[], $13::text[], $14::int[], $15::timestamptz[], $16::timestamptz[], $17::bigint[])
+		AS u(id, version, status, failure_reason, tariff_ref, currency, energy_kwh, charging_hours, parking_hours,
+			total_excl_vat, total_incl_vat, price, cdr, price_count, priced_at, updated_at, change_seq)
+	WHERE s.id = u.id AND s.change_seq = u.version
+	RETURNING s.id`
+
+// The types of storePricingsSQL's parameters: bigint[], text[], int[] and
+// timestamptz[].
+var pricingParamOIDs = func() []uint32 {
+	const int8s, texts, int4s, stamps = 1016, 1009, 1007, 1185
+	return []uint32{int8s, int8s, texts, texts, texts, texts, texts, texts, texts, texts, texts, texts, texts, int4s, stamps, stamps, int8s}
+}()
+
+// binaryFormats are format codes for parameters or results, all binary.
+var binaryFormats = []int16{1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}
+
+// pricingRow is one session's result as storePricingsSQL writes it.
+type pricingRow struct {
+	r        *pricingResult
+	cdr      []byte // nil unless priced
+	count    int32
+	pricedAt *time.Time
+	at       time.Time
+	seq      int64
 }
 
-func (u *pricingRows) add(r *pricingResult, cdr []byte, count int, pricedAt *time.Time, at time.Time, seq int64) {
-	text := func(b []byte) *string {
+// pricingParams encodes storePricingsSQL's parameters, a binary array each,
+// into one buffer sized for them all: a batch's prices and CDRs are
+// megabytes, which pgx's encoding would copy over and over as its buffer
+// grows.
+func pricingParams(us []pricingRow) [][]byte {
+	size := 20 * len(pricingParamOIDs)
+	for _, u := range us {
+		p := &u.r.p
+		size += 17*4 + 5*8 + 4 + 5*24 + len(p.Status) + len(p.FailureReason) + len(p.TariffRef) + len(p.Currency) + len(p.Price) + len(u.cdr)
+	}
+	buf := make([]byte, 0, size)
+	params := make([][]byte, 0, len(pricingParamOIDs))
+	column := func(elem uint32, each func(w *pgbinary.ArrayWriter, u *pricingRow)) {
+		w := pgbinary.NewArrayWriter(buf, elem)
+		for i := range us {
+			each(&w, &us[i])
+		}
+		var array []byte
+		buf, array = w.Finish()
+		params = append(params, array)
+	}
+	text := func(w *pgbinary.ArrayWriter, b []byte) {
 		if b == nil {
-			return nil
+			w.Null()
+			return
 		}
-		s := string(b)
-		return &s
+		w.Text(b)
 	}
-	dec := func(d decimal.NullDecimal) *string {
+	dec := func(w *pgbinary.ArrayWriter, d decimal.NullDecimal) {
 		if !d.Valid {
-			return nil
+			w.Null()
+			return
 		}
-		s := d.Decimal.String()
-		return &s
+		w.AppendText(func(b []byte) []byte {
+			b, _ = d.Decimal.AppendText(b) // never fails
+			return b
+		})
 	}
-	p := &r.p
-	u.id, u.version, u.seq = append(u.id, r.id), append(u.version, r.version), append(u.seq, seq)
-	u.status, u.failureReason = append(u.status, string(p.Status)), append(u.failureReason, p.FailureReason)
-	u.tariffRef, u.currency = append(u.tariffRef, p.TariffRef), append(u.currency, p.Currency)
-	u.energy, u.charging, u.parking = append(u.energy, dec(p.EnergyKWh)), append(u.charging, dec(p.ChargingHours)), append(u.parking, dec(p.ParkingHours))
-	u.exclVAT, u.inclVAT = append(u.exclVAT, dec(p.TotalExclVAT)), append(u.inclVAT, dec(p.TotalInclVAT))
-	u.price, u.cdr = append(u.price, text(p.Price)), append(u.cdr, text(cdr))
-	u.count, u.pricedAt, u.updatedAt = append(u.count, int32(count)), append(u.pricedAt, pricedAt), append(u.updatedAt, at)
+	const int8s, texts, int4s, stamps = pgbinary.OIDInt8, pgbinary.OIDText, pgbinary.OIDInt4, pgbinary.OIDTimestamptz
+	column(int8s, func(w *pgbinary.ArrayWriter, u *pricingRow) { w.Int8(u.r.id) })
+	column(int8s, func(w *pgbinary.ArrayWriter, u *pricingRow) { w.Int8(u.r.version) })
+	column(texts, func(w *pgbinary.ArrayWriter, u *pricingRow) { w.String(string(u.r.p.Status)) })
+	column(texts, func(w *pgbinary.ArrayWriter, u *pricingRow) { w.String(u.r.p.FailureReason) })
+	column(texts, func(w *pgbinary.ArrayWriter, u *pricingRow) { w.String(u.r.p.TariffRef) })
+	column(texts, func(w *pgbinary.ArrayWriter, u *pricingRow) { w.String(u.r.p.Currency) })
+	column(texts, func(w *pgbinary.ArrayWriter, u *pricingRow) { dec(w, u.r.p.EnergyKWh) })
+	column(texts, func(w *pgbinary.ArrayWriter, u *pricingRow) { dec(w, u.r.p.ChargingHours) })
+	column(texts, func(w *pgbinary.ArrayWriter, u *pricingRow) { dec(w, u.r.p.ParkingHours) })
+	column(texts, func(w *pgbinary.ArrayWriter, u *pricingRow) { dec(w, u.r.p.TotalExclVAT) })
+	column(texts, func(w *pgbinary.ArrayWriter, u *pricingRow) { dec(w, u.r.p.TotalInclVAT) })
+	column(texts, func(w *pgbinary.ArrayWriter, u *pricingRow) { text(w, u.r.p.Price) })
+	column(texts, func(w *pgbinary.ArrayWriter, u *pricingRow) { text(w, u.cdr) })
+	column(int4s, func(w *pgbinary.ArrayWriter, u *pricingRow) { w.Int4(u.count) })
+	column(stamps, func(w *pgbinary.ArrayWriter, u *pricingRow) {
+		if u.pricedAt == nil {
+			w.Null()
+			return
+		}
+		w.Timestamptz(*u.pricedAt)
+	})
+	column(stamps, func(w *pgbinary.ArrayWriter, u *pricingRow) { w.Timestamptz(u.at) })
+	column(int8s, func(w *pgbinary.ArrayWriter, u *pricingRow) { w.Int8(u.seq) })
+	return params
 }
