@@ -2,6 +2,9 @@ package sessions
 
 import (
 	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -368,5 +371,70 @@ func TestPeriodsMeterValuesCompleteTheRegister(t *testing.T) {
 				t.Errorf("periods %q (%s), want %s from the register", got, ps.Basis, tc.want)
 			}
 		})
+	}
+}
+
+// sortedSamples returns samples already in order as they are, and sorts a
+// copy of any others: both ways give what sorting a copy gives.
+func TestSortedSamplesInOrderOrNot(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(7, 13))
+	base := time.Date(2026, 3, 29, 0, 0, 0, 0, time.UTC)
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sortCopy := func(s []Sample) []Sample { // the slow path, by hand
+		var out []Sample
+		for _, x := range s {
+			if !math.IsNaN(x.Value) && !math.IsInf(x.Value, 0) {
+				out = append(out, Sample{x.Time.UTC(), x.Value})
+			}
+		}
+		slices.SortStableFunc(out, func(a, b Sample) int { return a.Time.Compare(b.Time) })
+		var dedup []Sample
+		for _, x := range out {
+			if n := len(dedup); n > 0 && dedup[n-1].Time.Equal(x.Time) {
+				dedup[n-1] = x
+				continue
+			}
+			dedup = append(dedup, x)
+		}
+		return dedup
+	}
+	for range 2000 {
+		s := make([]Sample, rnd.IntN(8))
+		at := base
+		for i := range s {
+			at = at.Add(time.Duration(rnd.IntN(3)) * time.Minute) // sometimes repeated
+			s[i] = Sample{Time: at, Value: float64(rnd.IntN(100))}
+			switch rnd.IntN(20) {
+			case 0:
+				s[i].Value = math.NaN()
+			case 1:
+				s[i].Value = math.Inf(1)
+			case 2:
+				s[i].Time = s[i].Time.In(berlin)
+			case 3:
+				s[i].Time = base.Add(-time.Hour) // out of order
+			}
+		}
+		in := slices.Clone(s)
+		got, want := sortedSamples(s), sortCopy(s)
+		if !slices.EqualFunc(s, in, func(a, b Sample) bool {
+			return a.Time == b.Time && math.Float64bits(a.Value) == math.Float64bits(b.Value)
+		}) {
+			t.Fatalf("sortedSamples(%v) changed its input", in)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("sortedSamples(%v) = %v, want %v", in, got, want)
+		}
+		for i := range got {
+			if !got[i].Time.Equal(want[i].Time) || got[i].Time.Location() != time.UTC || got[i].Value != want[i].Value {
+				t.Fatalf("sortedSamples(%v) = %v, want %v", in, got, want)
+			}
+		}
+		if len(got) > 0 && &got[0] == &s[0] && cap(got) != len(got) {
+			t.Fatalf("sortedSamples(%v) leaves room to append into its input", in)
+		}
 	}
 }

@@ -49,7 +49,7 @@ func (w *jwriter) endArray() { w.buf = append(w.buf, ']'); w.counts = w.counts[:
 // key writes a member name; the value written next belongs to it.
 func (w *jwriter) key(k string) {
 	w.before()
-	w.buf = strconv.AppendQuote(w.buf, k) // member names are plain ASCII
+	w.buf = jsontext.AppendString(w.buf, k)
 	w.buf = append(w.buf, ':')
 	w.afterKey = true
 }
