@@ -75,8 +75,11 @@ type Config struct {
 	// statements per batch. Default 256.
 	Batch int
 	// Concurrency is the number of batches priced at once, each on a
-	// database connection of its own while it reads or writes: two keep
-	// the database busy while the service prices in memory. Default 2.
+	// database connection of its own while it reads or writes, so the
+	// database works on some while the service prices others in memory.
+	// Default 3: on 2 cores shared with PostgreSQL, 100,000 sessions priced
+	// at about 3,500/s with 2, 4,200/s with 3 and 4,350/s with 4; 3 leaves
+	// a connection of the default jobs pool (4) to the rollups.
 	Concurrency int
 	// Lease is how long a claimed session is left to its worker before
 	// another may take it. Default 1m.
@@ -95,7 +98,7 @@ type Config struct {
 // WithDefaults returns the config with zero fields set to their defaults.
 func (c Config) WithDefaults() Config {
 	if c.Concurrency <= 0 {
-		c.Concurrency = 2
+		c.Concurrency = 3
 	}
 	if c.ParkingThreshold <= 0 {
 		c.ParkingThreshold = 100
