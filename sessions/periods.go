@@ -256,7 +256,9 @@ func withMeter(reg []Sample, t time.Time, v *float64) []Sample {
 	if i > 0 && reg[i-1].Value > *v || i < len(reg) && reg[i].Value < *v {
 		return reg
 	}
-	return slices.Insert(slices.Clone(reg), i, Sample{t, *v})
+	out := make([]Sample, 0, len(reg)+1) // a copy: reg may be the caller's
+	out = append(append(append(out, reg[:i]...), Sample{t, *v}), reg[i:]...)
+	return out
 }
 
 // meterCurve spreads meter stop − meter start over the session: in
