@@ -226,8 +226,10 @@ func (c *Cluster) waitReady(limit time.Duration) error {
 	}
 }
 
-// streamPlaced creates a stream of the given replicas in memory and deletes
-// it again.
+// streamPlaced creates a small stream of the given replicas on disk, as the
+// ingest log's and the tests' streams are, and deletes it again: a stream
+// in memory could be placed while a file stream created just after still
+// met "no suitable peers for placement".
 func streamPlaced(urls string, replicas int) error {
 	nc, js, err := connectOnce(urls)
 	if err != nil {
@@ -238,7 +240,7 @@ func streamPlaced(urls string, replicas int) error {
 	defer cancel()
 	const name = "natstest_ready"
 	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: name, Subjects: []string{"natstest.ready"},
-		Replicas: replicas, Storage: jetstream.MemoryStorage}); err != nil {
+		Replicas: replicas, Storage: jetstream.FileStorage, MaxBytes: 1 << 20}); err != nil {
 		return err
 	}
 	return js.DeleteStream(ctx, name)
