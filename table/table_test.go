@@ -11,8 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
 	"github.com/apache/arrow/go/v17/arrow/ipc"
+	"github.com/apache/arrow/go/v17/arrow/memory"
 	"github.com/govalues/decimal"
 )
 
@@ -267,6 +269,39 @@ func BenchmarkNDJSON(b *testing.B) {
 	})
 }
 
+// BenchmarkArrow writes rows through the Arrow writer and, as the baseline
+// it replaced, through Arrow's own builders into the same IPC writer.
+func BenchmarkArrow(b *testing.B) {
+	name, v := "Ladesäule <7>", 12.5
+	t0 := time.Date(2026, 3, 29, 0, 30, 0, 123456000, time.UTC)
+	d := decimal.MustNew(-1234567, 4)
+	row := func(tw Writer) {
+		tw.String(name)
+		tw.Time(t0)
+		tw.Float(v)
+		tw.Float(1e7)
+		tw.Int(42)
+		tw.Decimal(d)
+		_ = tw.EndRow()
+	}
+	b.Run("table", func(b *testing.B) {
+		b.ReportAllocs()
+		tw, _ := New(Arrow, discard{}, testCols, Options{})
+		for b.Loop() {
+			row(tw)
+		}
+	})
+	b.Run("arrow_builders", func(b *testing.B) {
+		b.ReportAllocs()
+		schema := Schema(testCols, "UTC")
+		tw := &builderWriter{b: array.NewRecordBuilder(memory.NewGoAllocator(), schema), cols: testCols, batch: DefaultBatch,
+			out: ipc.NewWriter(discard{}, ipc.WithSchema(schema))}
+		for b.Loop() {
+			row(tw)
+		}
+	})
+}
+
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
@@ -308,8 +343,8 @@ func BenchmarkCSV(b *testing.B) {
 }
 
 // TestArrowReusesBatchMemory: after the first batches, writing more costs
-// little new memory — the builders take the written batches' buffers back
-// (recycler) instead of allocating a batch's worth every time.
+// little new memory — the columns keep their buffers from batch to batch
+// instead of allocating a batch's worth every time.
 func TestArrowReusesBatchMemory(t *testing.T) {
 	const batch, batches = 1024, 40
 	tw, err := New(Arrow, discard{}, testCols, Options{Batch: batch})
@@ -328,5 +363,91 @@ func TestArrowReusesBatchMemory(t *testing.T) {
 	}
 	if err := tw.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// builderWriter is a reference Writer made of Arrow's own builders, the
+// plain way to build record batches, to compare the Arrow writer with.
+type builderWriter struct {
+	b     *array.RecordBuilder
+	cols  []Column
+	col   int
+	batch int
+	out   *ipc.Writer    // where records go, if set
+	recs  []arrow.Record // else kept here
+}
+
+func (w *builderWriter) field() array.Builder { w.col++; return w.b.Field(w.col - 1) }
+func (w *builderWriter) Null()                { w.field().AppendNull() }
+func (w *builderWriter) String(s string)      { w.field().(*array.StringBuilder).Append(s) }
+func (w *builderWriter) Bytes(b []byte)       { w.String(string(b)) }
+func (w *builderWriter) Time(t time.Time) {
+	w.field().(*array.TimestampBuilder).Append(arrow.Timestamp(t.UnixMicro()))
+}
+func (w *builderWriter) Float(v float64) { w.field().(*array.Float64Builder).Append(v) }
+func (w *builderWriter) Int(v int64)     { w.field().(*array.Int64Builder).Append(v) }
+func (w *builderWriter) Decimal(d decimal.Decimal) {
+	scale := w.cols[w.col].Scale
+	w.field().(*array.Decimal128Builder).Append(decimal128Of(d, scale))
+}
+func (w *builderWriter) EndRow() error {
+	w.col = 0
+	if w.b.Field(0).Len() == w.batch {
+		return w.emit()
+	}
+	return nil
+}
+func (w *builderWriter) Close() error {
+	if w.b.Field(0).Len() > 0 {
+		return w.emit()
+	}
+	return nil
+}
+func (w *builderWriter) emit() error {
+	rec := w.b.NewRecord()
+	if w.out == nil {
+		w.recs = append(w.recs, rec)
+		return nil
+	}
+	defer rec.Release()
+	return w.out.Write(rec)
+}
+
+// TestArrowMatchesArrowsBuilders: every record batch the writer streams
+// equals, column for column, null for null, the one Arrow's builders make
+// of the same cells.
+func TestArrowMatchesArrowsBuilders(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ rows, batch int }{{0, 4}, {1, 4}, {4, 4}, {5, 4}, {2*64 + 9, 64}, {1000, 4096}} {
+		var buf bytes.Buffer
+		tw, err := New(Arrow, &buf, testCols, Options{Zone: "Asia/Kathmandu", Batch: tc.batch})
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeTestRows(t, tw, tc.rows)
+		if err := tw.Close(); err != nil {
+			t.Fatal(err)
+		}
+		ref := &builderWriter{b: array.NewRecordBuilder(memory.NewGoAllocator(), Schema(testCols, "Asia/Kathmandu")), cols: testCols, batch: tc.batch}
+		writeTestRows(t, ref, tc.rows)
+		_ = ref.Close()
+		rd, err := ipc.NewReader(&buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for rd.Next() {
+			if n >= len(ref.recs) {
+				t.Fatalf("%+v: more records than %d", tc, len(ref.recs))
+			}
+			if got, want := rd.Record(), ref.recs[n]; !array.RecordEqual(got, want) {
+				t.Errorf("%+v: record %d\n got %v\nwant %v", tc, n, got, want)
+			}
+			n++
+		}
+		if err := rd.Err(); err != nil || n != len(ref.recs) {
+			t.Errorf("%+v: %d records of %d, %v", tc, n, len(ref.recs), err)
+		}
+		rd.Release()
 	}
 }
