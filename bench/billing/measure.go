@@ -86,20 +86,27 @@ func statusCounts(ctx context.Context, pool *pgxpool.Pool, tenantID int64) (map[
 	return out, rows.Err()
 }
 
-// waitPriced polls until no session is left completed (the partial index
-// sessions_to_price makes that count cheap) and returns when that was seen.
+// waitPriced polls until no session is left completed and returns when
+// that was seen. The poll asks only whether one is left: counting them
+// visits every one still waiting, a cost that grew to a sizeable share of
+// the database's CPU while it was pricing; they are counted only for the
+// progress report.
 func waitPriced(ctx context.Context, pool *pgxpool.Pool, tenantID int64, every time.Duration, progress func(left int)) (time.Time, error) {
 	lastReport := time.Now()
 	for {
-		var left int
-		if err := pool.QueryRow(ctx, `SELECT count(*) FROM sessions WHERE status = 'completed' AND tenant_id = $1`, tenantID).Scan(&left); err != nil {
-			return time.Time{}, fmt.Errorf("count sessions left to price: %w", err)
+		var left bool
+		if err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT FROM sessions WHERE status = 'completed' AND tenant_id = $1)`, tenantID).Scan(&left); err != nil {
+			return time.Time{}, fmt.Errorf("look for sessions left to price: %w", err)
 		}
-		if left == 0 {
+		if !left {
 			return time.Now(), nil
 		}
 		if progress != nil && time.Since(lastReport) >= 10*time.Second {
-			progress(left)
+			var n int
+			if err := pool.QueryRow(ctx, `SELECT count(*) FROM sessions WHERE status = 'completed' AND tenant_id = $1`, tenantID).Scan(&n); err != nil {
+				return time.Time{}, fmt.Errorf("count sessions left to price: %w", err)
+			}
+			progress(n)
 			lastReport = time.Now()
 		}
 		select {
