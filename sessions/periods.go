@@ -223,8 +223,7 @@ type curve interface {
 func energyCurve(in PeriodInput, start, end time.Time) (curve, EnergyBasis, error) {
 	reg := sortedSamples(in.Readings.Energy)
 	if len(reg) > 0 {
-		reg = withMeter(reg, start, in.MeterStart)
-		reg = withMeter(reg, end, in.MeterStop)
+		reg = withMeters(reg, start, in.MeterStart, end, in.MeterStop)
 		if len(reg) >= 2 {
 			return registerCurve(reg), BasisRegister, nil
 		}
@@ -241,24 +240,30 @@ func energyCurve(in PeriodInput, start, end time.Time) (curve, EnergyBasis, erro
 	return flatCurve{}, BasisNone, nil
 }
 
-// withMeter adds the register value a lifecycle event reported at t (meter
-// start or stop) to the readings, unless a reading was taken at t or the
-// value does not fit between the readings around t (a meter counting in
+// withMeters adds the register values lifecycle events reported at start
+// and end (meter start and stop) to the readings, copying them once at
+// most. A value is left out when a reading was taken at its time, or when
+// it does not fit between the readings around it (a meter counting in
 // other units, or reset): the readings then speak for themselves.
-func withMeter(reg []Sample, t time.Time, v *float64) []Sample {
-	if v == nil {
-		return reg
+func withMeters(reg []Sample, start time.Time, meterStart *float64, end time.Time, meterStop *float64) []Sample {
+	copied := false
+	for _, m := range [2]struct {
+		t time.Time
+		v *float64
+	}{{start, meterStart}, {end, meterStop}} {
+		if m.v == nil {
+			continue
+		}
+		i := sort.Search(len(reg), func(i int) bool { return !reg[i].Time.Before(m.t) })
+		if i < len(reg) && reg[i].Time.Equal(m.t) || i > 0 && reg[i-1].Value > *m.v || i < len(reg) && reg[i].Value < *m.v {
+			continue
+		}
+		if !copied { // reg may be the caller's
+			reg, copied = append(make([]Sample, 0, len(reg)+2), reg...), true
+		}
+		reg = slices.Insert(reg, i, Sample{m.t, *m.v})
 	}
-	i := sort.Search(len(reg), func(i int) bool { return !reg[i].Time.Before(t) })
-	if i < len(reg) && reg[i].Time.Equal(t) {
-		return reg
-	}
-	if i > 0 && reg[i-1].Value > *v || i < len(reg) && reg[i].Value < *v {
-		return reg
-	}
-	out := make([]Sample, 0, len(reg)+1) // a copy: reg may be the caller's
-	out = append(append(append(out, reg[:i]...), Sample{t, *v}), reg[i:]...)
-	return out
+	return reg
 }
 
 // meterCurve spreads meter stop − meter start over the session: in
