@@ -104,7 +104,7 @@ func main() {
 	flag.IntVar(&cfg.days, "days", 30, "days the sessions are spread over, ending a little before now (D)")
 	flag.DurationVar(&cfg.interval, "interval", time.Minute, "spacing of the readings (1m to 15m)")
 	flag.IntVar(&cfg.writers, "writers", 8, "goroutines starting and stopping the sessions")
-	flag.IntVar(&cfg.runs, "runs", 3, "timed rounds of baseline, NDJSON and Arrow")
+	flag.IntVar(&cfg.runs, "runs", 5, "timed rounds of baseline, NDJSON and Arrow (the figures are their medians)")
 	flag.StringVar(&cfg.profileDir, "profile-dir", "", "write CPU profiles of the server while it prices and exports to this folder")
 	flag.BoolVar(&cfg.keep, "keep", false, "keep the benchmark database (its name is printed)")
 	flag.IntVar(&cfg.memoryRows, "memory-rows", 1_000_000, "synthetic priced sessions to export while measuring the server's peak memory (0: skip)")
