@@ -67,6 +67,8 @@ var bodyRoutes = []struct{ method, path string }{
 	{http.MethodPost, "/v1/tariffs/tar_missing/assignments"},
 	{http.MethodPatch, "/v1/tariffs/tar_missing/assignments/asg_missing"},
 	{http.MethodPost, "/v1/pricing/cdr"},
+	{http.MethodPost, "/v1/sites"},
+	{http.MethodPatch, "/v1/sites/s_missing"},
 }
 
 // hostileServer is a server process under attack and a watch on its memory.

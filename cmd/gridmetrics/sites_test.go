@@ -94,7 +94,10 @@ func TestSites(t *testing.T) {
 }
 
 // TestSitesHostile: every field has a limit, and malformed, oversized or
-// unknown input is refused with a 4xx naming the field.
+// unknown input is refused with a 4xx naming the field. Bodies past the
+// routes' limit, declared or compressed, are sent by TestHostileInput over
+// raw connections (bodyRoutes): the server answers 413 and closes while
+// an HTTP client may still be writing, which it reports as a reset.
 func TestSitesHostile(t *testing.T) {
 	t.Parallel()
 	dbURL := dbtest.NewURL(t)
@@ -140,7 +143,6 @@ func TestSitesHostile(t *testing.T) {
 		{"location id past 36", "POST", "/v1/sites", fmt.Sprintf(`{"id":"s-2","ocpi_location_id":%q}`, strings.Repeat("L", 37)), 400, "VALIDATION_ERROR", "ocpi_location_id"},
 		{"page too large", "GET", "/v1/sites?limit=1001", "", 400, "VALIDATION_ERROR", "limit"},
 		{"page not a number", "GET", "/v1/sites?page=x", "", 400, "VALIDATION_ERROR", "page"},
-		{"body past the route's limit", "POST", "/v1/sites", `{"id":"s-2","name":"` + strings.Repeat("n", 256<<10) + `"}`, 413, "PAYLOAD_TOO_LARGE", ""},
 	} {
 		r := c.doInvalid(tt.method, tt.path, tt.body)
 		expect(t, tt.name, r, tt.status, tt.code)
