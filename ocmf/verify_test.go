@@ -150,6 +150,7 @@ func changed(rng *rand.Rand, c byte) byte {
 func TestVerifyProperty(t *testing.T) {
 	t.Parallel()
 	rng := rand.New(rand.NewPCG(1, 2))
+	var decoded, tried int // changed payloads that decoded (and were invalid), of those tried
 	for _, curve := range []elliptic.Curve{elliptic.P256(), elliptic.P384()} {
 		for round := 0; round < 3; round++ {
 			key := newKey(t, curve)
@@ -185,11 +186,7 @@ func TestVerifyProperty(t *testing.T) {
 				}
 				invalid++
 			}
-			// Many changes inside strings and numbers still decode: the
-			// signature check, not the decoder, must be what refuses them.
-			if invalid < len(positions)/4 {
-				t.Fatalf("only %d of %d changed payloads decoded", invalid, len(positions))
-			}
+			decoded, tried = decoded+invalid, tried+len(positions)
 			sigPositions := rng.Perm(len(sig))
 			if !exhaustive {
 				sigPositions = sigPositions[:8]
@@ -206,5 +203,12 @@ func TestVerifyProperty(t *testing.T) {
 				}
 			}
 		}
+	}
+	// Many changes inside strings and numbers still decode: the signature
+	// check, not the decoder, must be what refuses them. About 46 % do;
+	// counted over every round (about 690 changes), not per round of 32,
+	// whose count varies too much for a bound.
+	if decoded < tried/4 {
+		t.Fatalf("only %d of %d changed payloads decoded", decoded, tried)
 	}
 }
