@@ -73,7 +73,7 @@ type Config struct {
 	// Batch is the number of sessions the worker claims, reads and
 	// stores at once: the database work of pricing is a handful of
 	// statements per batch. Default 512: 100,000 sessions priced at about
-	// 4,900/s with 256 and 5,200/s with 512 (3 at once, 2 cores shared
+	// 4,800/s with 256 and 5,200/s with 512 (3 at once, 2 cores shared
 	// with PostgreSQL). A batch's results are written under its tenant's
 	// lock, which lifecycle writes of that tenant wait for: about 30 ms
 	// for 512.
