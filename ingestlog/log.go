@@ -125,7 +125,44 @@ func (l *Log) ensure(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	var err error
-	l.stream, err = l.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	for {
+		l.stream, err = l.js.CreateOrUpdateStream(ctx, l.streamConfig())
+		if !noPeersYet(err) {
+			break
+		}
+		// A cluster that has just started places a stream only once its
+		// nodes have told each other what storage they have. (Once ctx
+		// ends, the next attempt fails with its error.)
+		l.log.Warn("ingest log: the cluster cannot place the stream yet; retrying", "stream", l.cfg.Stream, "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("ingest log: create stream %s (%d replicas): %w", l.cfg.Stream, l.cfg.Replicas, err)
+	}
+	_, err = l.stream.CreateOrUpdateConsumer(ctx, l.consumerConfig())
+	if err != nil {
+		return fmt.Errorf("ingest log: create consumer %s: %w", l.cfg.consumer(), err)
+	}
+	return nil
+}
+
+// jsErrNoPeers is JetStream's error code for "no suitable peers for
+// placement".
+const jsErrNoPeers jetstream.ErrorCode = 10005
+
+// noPeersYet reports whether err is JetStream finding no nodes to place a
+// stream on.
+func noPeersYet(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == jsErrNoPeers
+}
+
+// streamConfig is the log's stream.
+func (l *Log) streamConfig() jetstream.StreamConfig {
+	return jetstream.StreamConfig{
 		Name:     l.cfg.Stream,
 		Subjects: []string{l.cfg.subject()},
 		// A message leaves the stream once a writer has committed and
@@ -139,15 +176,7 @@ func (l *Log) ensure(ctx context.Context) error {
 		MaxMsgSize: MaxMessageBytes + 1024,
 		Storage:    jetstream.FileStorage,
 		Replicas:   l.cfg.Replicas,
-	})
-	if err != nil {
-		return fmt.Errorf("ingest log: create stream %s (%d replicas): %w", l.cfg.Stream, l.cfg.Replicas, err)
 	}
-	_, err = l.stream.CreateOrUpdateConsumer(ctx, l.consumerConfig())
-	if err != nil {
-		return fmt.Errorf("ingest log: create consumer %s: %w", l.cfg.consumer(), err)
-	}
-	return nil
 }
 
 func (l *Log) consumerConfig() jetstream.ConsumerConfig {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math"
@@ -544,5 +545,22 @@ func TestConfigValidate(t *testing.T) {
 				t.Errorf("Validate() = %v, wantErr %v", err, tt.wantErr)
 			}
 		})
+	}
+}
+
+func TestNoPeersYet(t *testing.T) {
+	for _, tt := range []struct {
+		err  error
+		want bool
+	}{
+		{nil, false},
+		{&jetstream.APIError{Code: 400, ErrorCode: 10005, Description: "no suitable peers for placement"}, true},
+		{fmt.Errorf("create: %w", &jetstream.APIError{Code: 400, ErrorCode: 10005}), true},
+		{&jetstream.APIError{Code: 400, ErrorCode: jetstream.JSErrCodeStreamNameInUse}, false},
+		{context.DeadlineExceeded, false},
+	} {
+		if got := noPeersYet(tt.err); got != tt.want {
+			t.Errorf("noPeersYet(%v) = %t, want %t", tt.err, got, tt.want)
+		}
 	}
 }
