@@ -37,7 +37,11 @@ type balancer struct {
 // upgrade, timeout tunnel bounds an idle WebSocket instead of timeout
 // client/server, so it must exceed the chargers' heartbeat interval. The
 // health check marks a replica down after two failed checks a quarter of
-// a second apart, and a request whose connection to a replica is refused
+// a second apart (a killed one's fail at once: its connection is refused;
+// a busy one's /readyz has a second to answer, not the quarter of a second
+// HAProxy would allow without timeout check, or under load the live
+// replicas went down together and HAProxy answered 503 with none left),
+// and a request whose connection to a replica is refused
 // is sent to another (retries, redispatch). option forwardfor appends
 // the client's address to X-Forwarded-For, which the replicas read since
 // they trust the balancer's address (trusted-proxies).
@@ -59,6 +63,7 @@ defaults
     timeout server 30s
     timeout http-request 10s
     timeout tunnel 1h
+    timeout check 1s
 
 frontend gridmetrics
     bind 127.0.0.1:%d
