@@ -33,10 +33,16 @@ func TestClusterReplicatesAndSurvivesANode(t *testing.T) {
 	if err := c.Kill(0); err != nil {
 		t.Fatal(err)
 	}
-	// A new stream leader may take a few seconds to be elected.
+	// A new stream leader may take a few seconds to be elected, and a
+	// publication sent meanwhile may get no answer: each attempt has a
+	// bound of its own, and one message id, so a retry of a publication
+	// that was stored after all is not stored twice.
 	var pubErr error
-	for end := time.Now().Add(15 * time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
-		if _, pubErr = js.Publish(ctx, "t", []byte("two")); pubErr == nil {
+	for end := time.Now().Add(20 * time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+		attempt, cancel := context.WithTimeout(ctx, 2*time.Second)
+		_, pubErr = js.Publish(attempt, "t", []byte("two"), jetstream.WithMsgID("two"))
+		cancel()
+		if pubErr == nil {
 			break
 		}
 	}
