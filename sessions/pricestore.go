@@ -152,7 +152,7 @@ const storePricingsSQL = `UPDATE sessions s SET status = u.status, failure_reaso
 // The types of storePricingsSQL's parameters: bigint[], text[], int[] and
 // timestamptz[].
 var pricingParamOIDs = func() []uint32 {
-	const int8s, texts, int4s, stamps = 1016, 1009, 1007, 1185
+	const int8s, texts, int4s, stamps = pgbinary.OIDInt8Array, pgbinary.OIDTextArray, pgbinary.OIDInt4Array, pgbinary.OIDTimestamptzArray
 	return []uint32{int8s, int8s, texts, texts, texts, texts, texts, texts, texts, texts, texts, texts, texts, int4s, stamps, stamps, int8s}
 }()
 

@@ -150,16 +150,13 @@ func (a *arrowWriter) Null() {
 	}
 }
 
-func (a *arrowWriter) String(s string) {
+func (a *arrowWriter) String(s string) { appendString(a, s) }
+func (a *arrowWriter) Bytes(v []byte)  { appendString(a, v) }
+
+// appendString appends a String cell's bytes and its end offset.
+func appendString[T string | []byte](a *arrowWriter, s T) {
 	if b := a.cell(String); b != nil {
 		b.data = append(b.data, s...)
-		b.values = binary.LittleEndian.AppendUint32(b.values, uint32(len(b.data)))
-	}
-}
-
-func (a *arrowWriter) Bytes(v []byte) {
-	if b := a.cell(String); b != nil {
-		b.data = append(b.data, v...)
 		b.values = binary.LittleEndian.AppendUint32(b.values, uint32(len(b.data)))
 	}
 }

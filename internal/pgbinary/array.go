@@ -6,8 +6,11 @@ import (
 	"fmt"
 )
 
-// The array type OIDs this package reads.
+// The array type OIDs this package reads and writes.
 const (
+	OIDInt4Array        = 1007
+	OIDTextArray        = 1009
+	OIDInt8Array        = 1016
 	OIDFloat8Array      = 1022
 	OIDTimestamptzArray = 1185
 )

@@ -5,10 +5,6 @@ import (
 	"time"
 )
 
-// The type OIDs ArrayWriter writes arrays of, beside OIDInt8, OIDText and
-// OIDTimestamptz.
-const OIDInt4 = 23
-
 // ArrayWriter appends a one-dimensional array in the binary form ParseArray
 // reads, for a statement parameter: a large batch of values written once
 // into memory sized for them, rather than through pgx's encoding, which
@@ -41,14 +37,12 @@ func (a *ArrayWriter) Null() {
 }
 
 // Text appends a text (or json) element.
-func (a *ArrayWriter) Text(s []byte) {
-	a.b = binary.BigEndian.AppendUint32(a.b, uint32(len(s)))
-	a.b = append(a.b, s...)
-	a.n++
-}
+func (a *ArrayWriter) Text(s []byte) { appendText(a, s) }
 
 // String appends a text element.
-func (a *ArrayWriter) String(s string) {
+func (a *ArrayWriter) String(s string) { appendText(a, s) }
+
+func appendText[T string | []byte](a *ArrayWriter, s T) {
 	a.b = binary.BigEndian.AppendUint32(a.b, uint32(len(s)))
 	a.b = append(a.b, s...)
 	a.n++

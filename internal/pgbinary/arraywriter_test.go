@@ -9,13 +9,6 @@ import (
 	"github.com/gridmetrics/gridmetrics/schema/dbtest"
 )
 
-// OIDs of the array types the tests compare.
-const (
-	oidTextArray = 1009
-	oidInt8Array = 1016
-	oidInt4Array = 1007
-)
-
 func ptr[T any](v T) *T { return &v }
 
 // ArrayWriter writes byte for byte what pgx writes for the same values,
@@ -36,7 +29,7 @@ func TestArrayWriterWritesWhatPgxWrites(t *testing.T) {
 			}
 		}
 		buf, got := w.Finish()
-		if want := encodeArray(t, oidTextArray, v); !bytes.Equal(got, want) {
+		if want := encodeArray(t, OIDTextArray, v); !bytes.Equal(got, want) {
 			t.Errorf("%v: got %x, want %x", v, got, want)
 		}
 		if !bytes.HasPrefix(buf, []byte("prefix")) || !bytes.Equal(buf[len("prefix"):], got) {
@@ -48,7 +41,7 @@ func TestArrayWriterWritesWhatPgxWrites(t *testing.T) {
 		for _, s := range v {
 			w.String(s)
 		}
-		if _, got := w.Finish(); !bytes.Equal(got, encodeArray(t, oidTextArray, v)) {
+		if _, got := w.Finish(); !bytes.Equal(got, encodeArray(t, OIDTextArray, v)) {
 			t.Errorf("%q: got %x", v, got)
 		}
 	}
@@ -57,7 +50,7 @@ func TestArrayWriterWritesWhatPgxWrites(t *testing.T) {
 		for _, n := range v {
 			w.Int8(n)
 		}
-		if _, got := w.Finish(); !bytes.Equal(got, encodeArray(t, oidInt8Array, v)) {
+		if _, got := w.Finish(); !bytes.Equal(got, encodeArray(t, OIDInt8Array, v)) {
 			t.Errorf("%v: got %x", v, got)
 		}
 	}
@@ -66,7 +59,7 @@ func TestArrayWriterWritesWhatPgxWrites(t *testing.T) {
 		for _, n := range v {
 			w.Int4(n)
 		}
-		if _, got := w.Finish(); !bytes.Equal(got, encodeArray(t, oidInt4Array, v)) {
+		if _, got := w.Finish(); !bytes.Equal(got, encodeArray(t, OIDInt4Array, v)) {
 			t.Errorf("%v: got %x", v, got)
 		}
 	}
@@ -105,7 +98,7 @@ func TestArrayWriterReadByPostgreSQL(t *testing.T) {
 	_, stampArray := stamps.Finish()
 	res := conn.Conn().PgConn().ExecParams(ctx, `SELECT $1::text[]::text, (SELECT string_agg(coalesce(x::json->>'a', 'null'), ',') FROM unnest($1) x),
 		array_length($2, 1), $2[1] = '2026-10-25T01:30:00.123456Z', $2[2] IS NULL`,
-		[][]byte{textArray, stampArray}, []uint32{oidTextArray, OIDTimestamptzArray}, []int16{1, 1}, []int16{0, 0, 0, 0, 0}).Read()
+		[][]byte{textArray, stampArray}, []uint32{OIDTextArray, OIDTimestamptzArray}, []int16{1, 1}, []int16{0, 0, 0, 0, 0}).Read()
 	if res.Err != nil {
 		t.Fatal(res.Err)
 	}

@@ -15,9 +15,10 @@ import (
 	"github.com/govalues/decimal"
 )
 
-// The type OIDs this package decodes.
+// The type OIDs this package decodes (and ArrayWriter writes arrays of).
 const (
 	OIDInt8        = 20
+	OIDInt4        = 23
 	OIDText        = 25
 	OIDFloat8      = 701
 	OIDVarchar     = 1043
